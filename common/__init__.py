@@ -1,0 +1,1 @@
+"""Code shared by the parameter server and the clients. Imports neither side."""

@@ -1,0 +1,166 @@
+"""Run configuration: one frozen dataclass per concern, validated on construction.
+
+CLI flags, environment variables and the compose file all end up here; an invalid
+value fails fast with a message naming the flag to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROTOCOL_VERSION = "signfed.v1"
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "synthetic")
+MODELS = ("mlp", "net")
+PARTITIONS = ("copy", "iid", "classes", "dirichlet")
+DEFAULT_MODEL = {"digits": "mlp", "synthetic": "mlp", "mnist": "net", "fashion-mnist": "net"}
+
+# The paper's batch modes for M = 15 clients, total batch 960 (DESIGN.md).
+BATCH_MODES: dict[int, tuple[int, ...]] = {
+    1: (64,) * 15,
+    2: (4,) * 9 + (154,) * 6,
+    3: (4,) * 12 + (304,) * 3,
+    4: (4,) * 14 + (904,),
+}
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class AggregatorConfig:
+    algorithm: str = "llr"  # "llr" (IT-signSGD) or "mv" (signSGD-MV)
+    warmup_rounds: int = 100  # paper's T_in: plain majority while crossing estimates are noisy
+    eps: float = 1e-5  # authors' code: keeps log((1-p)/p) finite at p = 0 or 1
+    weight_clip: float = 10.0  # decision-directed estimates can run away; bound any one voter
+    forgetting: float = 1.0  # 1.0 counts every round alike (paper); < 1 discounts old rounds
+    pooled: bool = False  # one p per client over all coordinates, not one per coordinate
+    seed: int = 0  # seeds the coin that breaks tied votes, so replays decide alike
+
+    def __post_init__(self) -> None:
+        _require(self.warmup_rounds >= 0, f"--warmup-rounds must be >= 0, got {self.warmup_rounds}")
+        _require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
+        _require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
+        _require(
+            0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}"
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every participant must agree on; the server hands it to joiners."""
+
+    dataset: str = "digits"
+    model: str = ""  # empty: the dataset's default (DEFAULT_MODEL)
+    num_clients: int = 3  # the cohort size the server waits for before round 0
+    rounds: int = 100
+    learning_rate: float = 1e-3  # paper: constant 1e-3, no momentum, no weight decay
+    seed: int = 0  # model init, data shuffles, zero/tie coins
+    partition: str = "copy"  # "copy": each client holds a shuffled copy of all data (paper)
+    classes_per_client: int = 2  # for partition "classes"
+    dirichlet_alpha: float = 0.5  # for partition "dirichlet": smaller is more skewed
+    digest_every: int = 10  # K: clients check their replica against the master every K rounds
+    eval_every: int = 10  # evaluate the master model on the test set every this many rounds
+    aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if not self.model:
+            object.__setattr__(self, "model", DEFAULT_MODEL[self.dataset])
+        _require(self.model in MODELS, f"--model must be one of {MODELS}, got {self.model!r}")
+        _require(self.num_clients >= 1, f"--clients must be >= 1, got {self.num_clients}")
+        _require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
+        _require(self.learning_rate > 0, f"--lr must be > 0, got {self.learning_rate}")
+        _require(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        _require(
+            self.partition in PARTITIONS,
+            f"--partition must be one of {PARTITIONS}, got {self.partition!r}",
+        )
+        _require(
+            self.classes_per_client >= 1,
+            f"--classes-per-client must be >= 1, got {self.classes_per_client}",
+        )
+        _require(self.dirichlet_alpha > 0, f"--dirichlet-alpha must be > 0, got {self.dirichlet_alpha}")
+        _require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
+        _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
+
+
+@dataclass(frozen=True)
+class WireConfig:
+    """gRPC limits, set in one place for both sides."""
+
+    chunk_bytes: int = 1 << 20  # payloads above this travel as several messages
+    max_message_bytes: int = 4 << 20  # gRPC's receive limit; larger messages get RESOURCE_EXHAUSTED
+
+    def __post_init__(self) -> None:
+        _require(self.chunk_bytes >= 64, f"--chunk-bytes must be >= 64, got {self.chunk_bytes}")
+        _require(
+            self.max_message_bytes >= self.chunk_bytes + 1024,
+            "--max-message-bytes must exceed --chunk-bytes by at least 1 KiB of framing",
+        )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    run: RunConfig = field(default_factory=RunConfig)
+    wire: WireConfig = field(default_factory=WireConfig)
+    host: str = "127.0.0.1"  # loopback by default; "0.0.0.0" to serve other machines
+    port: int = 0  # 0: the OS picks a free port, read back after binding
+    out_dir: str = "runs/latest"  # metrics.jsonl and summary.json land here
+    data_dir: str = "data"  # where the test set for evaluation is read from
+    tokens: tuple[str, ...] = ()  # accepted client tokens; empty accepts any client
+    threads: int = 2  # torch threads for evaluation: the event loop needs a core too
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.port < 65536, f"--port must be in [0, 65535], got {self.port}")
+        _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    server: str = "127.0.0.1:50051"  # host:port of the parameter server
+    name: str = ""  # stable identity across restarts; empty: derived from the client id
+    client_id: int = -1  # -1: the server picks the lowest free id
+    batch_size: int = 64
+    data_dir: str = "data"
+    token: str = ""
+    threads: int = 1  # one thread keeps gradients bit-reproducible and clients side by side
+    wire: WireConfig = field(default_factory=WireConfig)
+    connect_timeout_s: float = 30.0  # give up joining after this long without a server
+    backoff_max_s: float = 5.0  # reconnect backoff cap
+
+    def __post_init__(self) -> None:
+        _require(":" in self.server, f"--server must be HOST:PORT, got {self.server!r}")
+        _require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        _require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")
+
+
+def batch_sizes_for(mode: int, num_clients: int) -> tuple[int, ...]:
+    """The paper's preset per-client batch sizes; only defined for 15 clients."""
+    _require(mode in BATCH_MODES, f"--batch-mode must be one of {sorted(BATCH_MODES)}, got {mode}")
+    sizes = BATCH_MODES[mode]
+    _require(
+        num_clients == len(sizes),
+        f"--batch-mode {mode} is defined for {len(sizes)} clients; use --clients {len(sizes)} "
+        "or give --batch-sizes",
+    )
+    return sizes
+
+
+def parse_batch_sizes(text: str, num_clients: int) -> tuple[int, ...]:
+    """'4,4,904' -> (4, 4, 904); a single value applies to every client."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+    if len(sizes) == 1:
+        sizes = sizes * num_clients
+    _require(
+        len(sizes) == num_clients,
+        f"--batch-sizes lists {len(sizes)} sizes for --clients {num_clients}",
+    )
+    _require(all(s >= 1 for s in sizes), f"--batch-sizes must all be >= 1, got {text!r}")
+    return sizes

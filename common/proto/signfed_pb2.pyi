@@ -1,0 +1,192 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JoinRequest(_message.Message):
+    __slots__ = ("protocol_version", "client_name", "batch_size", "token", "requested_id")
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_ID_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: str
+    client_name: str
+    batch_size: int
+    token: str
+    requested_id: int
+    def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., token: _Optional[str] = ..., requested_id: _Optional[int] = ...) -> None: ...
+
+class RunSettings(_message.Message):
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "dirichlet_alpha")
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    NUM_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_EVERY_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    CLASSES_PER_CLIENT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DIRICHLET_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    algorithm: str
+    dataset: str
+    model: str
+    num_params: int
+    learning_rate: float
+    rounds: int
+    seed: int
+    digest_every: int
+    partition: str
+    num_clients: int
+    classes_per_client: int
+    chunk_bytes: int
+    dirichlet_alpha: float
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., dirichlet_alpha: _Optional[float] = ...) -> None: ...
+
+class JoinReply(_message.Message):
+    __slots__ = ("client_id", "session", "settings", "round", "model_digest")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    client_id: int
+    session: bytes
+    settings: RunSettings
+    round: int
+    model_digest: bytes
+    def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ..., settings: _Optional[_Union[RunSettings, _Mapping]] = ..., round: _Optional[int] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+
+class Attach(_message.Message):
+    __slots__ = ("client_id", "session")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    client_id: int
+    session: bytes
+    def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ...) -> None: ...
+
+class Vote(_message.Message):
+    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "signs")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    NUM_COORDS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    CRC32_FIELD_NUMBER: _ClassVar[int]
+    SIGNS_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    num_coords: int
+    offset: int
+    last: bool
+    crc32: int
+    signs: bytes
+    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., signs: _Optional[bytes] = ...) -> None: ...
+
+class Goodbye(_message.Message):
+    __slots__ = ("model_digest",)
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    model_digest: bytes
+    def __init__(self, model_digest: _Optional[bytes] = ...) -> None: ...
+
+class ClientMessage(_message.Message):
+    __slots__ = ("attach", "vote", "goodbye")
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    VOTE_FIELD_NUMBER: _ClassVar[int]
+    GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    attach: Attach
+    vote: Vote
+    goodbye: Goodbye
+    def __init__(self, attach: _Optional[_Union[Attach, _Mapping]] = ..., vote: _Optional[_Union[Vote, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+
+class RoundStart(_message.Message):
+    __slots__ = ("round", "model_digest")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    model_digest: bytes
+    def __init__(self, round: _Optional[int] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+
+class Decision(_message.Message):
+    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "signs", "model_digest")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    NUM_COORDS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    CRC32_FIELD_NUMBER: _ClassVar[int]
+    SIGNS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    num_coords: int
+    offset: int
+    last: bool
+    crc32: int
+    signs: bytes
+    model_digest: bytes
+    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., signs: _Optional[bytes] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+
+class Stop(_message.Message):
+    __slots__ = ("reason", "rounds_done")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    rounds_done: int
+    def __init__(self, reason: _Optional[str] = ..., rounds_done: _Optional[int] = ...) -> None: ...
+
+class ServerMessage(_message.Message):
+    __slots__ = ("start", "decision", "stop")
+    START_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    start: RoundStart
+    decision: Decision
+    stop: Stop
+    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ...) -> None: ...
+
+class FetchModelRequest(_message.Message):
+    __slots__ = ("client_id", "session")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    client_id: int
+    session: bytes
+    def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ...) -> None: ...
+
+class ModelChunk(_message.Message):
+    __slots__ = ("round", "num_params", "offset", "data", "last", "model_digest")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    NUM_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    num_params: int
+    offset: int
+    data: bytes
+    last: bool
+    model_digest: bytes
+    def __init__(self, round: _Optional[int] = ..., num_params: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., last: _Optional[bool] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatusReply(_message.Message):
+    __slots__ = ("state", "round", "rounds", "active_clients", "algorithm", "last_accuracy")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_CLIENTS_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    round: int
+    rounds: int
+    active_clients: int
+    algorithm: str
+    last_accuracy: float
+    def __init__(self, state: _Optional[str] = ..., round: _Optional[int] = ..., rounds: _Optional[int] = ..., active_clients: _Optional[int] = ..., algorithm: _Optional[str] = ..., last_accuracy: _Optional[float] = ...) -> None: ...
