@@ -24,9 +24,13 @@ BATCH_MODES: dict[int, tuple[int, ...]] = {
 }
 
 
+class ConfigError(ValueError):
+    """An invalid setting; the message names the flag to change."""
+
+
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ def parse_batch_sizes(text: str, num_clients: int) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise ValueError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
     if len(sizes) == 1:
         sizes = sizes * num_clients
     _require(

@@ -44,9 +44,14 @@ def get_flat_grad(model: torch.nn.Module) -> np.ndarray:
     return torch.cat(parts).detach().numpy().copy()
 
 
-def apply_signs(flat: np.ndarray, signs: np.ndarray, learning_rate: float) -> None:
-    """In place: flat <- flat - lr * signs, in float32 (the same bits on every replica)."""
-    flat -= np.float32(learning_rate) * signs.astype(np.float32, copy=False)
+def sign_step(flat: np.ndarray, signs: np.ndarray, learning_rate: float) -> np.ndarray:
+    """x - lr * U as a new float32 array: the one update rule every replica applies.
+
+    lr * (+-1) is exact in float32 and the subtraction is correctly rounded, so the same
+    inputs give the same bits on every machine.
+    """
+    step = np.float32(learning_rate) * np.asarray(signs, dtype=np.float32)
+    return np.asarray(flat, dtype=np.float32) - step
 
 
 def digest(flat: np.ndarray) -> bytes:

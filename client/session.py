@@ -1,0 +1,229 @@
+"""A client's life: join, fetch the model, vote every round, apply decisions, stop.
+
+The Train stream is driven by what the server sends: RoundStart admits us, each
+Decision both updates the replica and opens the next round, Stop ends the run.
+When the server goes away the client rejoins with exponential backoff and jitter;
+its replica is checked against the server's digest and refetched when it differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from client.trainer import LocalTrainer
+from common.codec import unpack_signs
+from common.config import PROTOCOL_VERSION, AggregatorConfig, ClientConfig, RunConfig
+from common.data import load_dataset
+from common.params import digest, sign_step
+from common.proto import signfed_pb2 as pb
+from common.proto import signfed_pb2_grpc as pb_grpc
+from common.wire import Reassembler, grpc_options, vote_messages
+
+log = logging.getLogger(__name__)
+
+# Failures worth retrying: the server is down, restarting or dropped our stream.
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+
+
+class StreamEnded(ConnectionError):
+    """The server closed our stream without Stop (e.g. a newer Join replaced it)."""
+
+
+class ReplicaMismatch(RuntimeError):
+    """The replica's digest differs from the server's: refetch the model."""
+
+
+@dataclass
+class ClientResult:
+    rounds_done: int
+    model_digest: bytes
+    stop_reason: str
+    resyncs: int
+
+
+def run_config_from(settings: pb.RunSettings) -> RunConfig:
+    return RunConfig(
+        dataset=settings.dataset,
+        model=settings.model,
+        num_clients=settings.num_clients,
+        rounds=settings.rounds,
+        learning_rate=float(np.float32(settings.learning_rate)),
+        seed=settings.seed,
+        partition=settings.partition,
+        classes_per_client=settings.classes_per_client,
+        dirichlet_alpha=float(np.float32(settings.dirichlet_alpha)),
+        digest_every=settings.digest_every,
+        aggregator=AggregatorConfig(algorithm=settings.algorithm),
+    )
+
+
+class ClientSession:
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.client_id = config.client_id
+        self.session = b""
+        self.settings: pb.RunSettings | None = None
+        self.trainer: LocalTrainer | None = None
+        self.flat: np.ndarray | None = None
+        self.resyncs = 0
+        self.rounds_done = 0
+
+    # ---- the outer loop: reconnect until the run ends -------------------------------
+
+    def run(self) -> ClientResult:
+        attempt = 0
+        last_contact = time.monotonic()
+        while True:
+            try:
+                return self._run_once()
+            except (grpc.RpcError, StreamEnded) as exc:
+                code = exc.code() if isinstance(exc, grpc.RpcError) else None  # type: ignore[attr-defined]
+                if code is not None and code not in RETRYABLE:
+                    raise
+                if time.monotonic() - last_contact > self.config.connect_timeout_s:
+                    raise
+                if self.session:
+                    last_contact = time.monotonic()
+                    self.session = b""
+                    attempt = 0
+                delay = min(self.config.backoff_max_s, 0.2 * 2**attempt)
+                delay *= random.uniform(0.5, 1.0)  # jitter: restarted servers get no stampede
+                attempt += 1
+                log.info("lost the server (%s); retrying in %.2fs", code or exc, delay)
+                time.sleep(delay)
+
+    def _run_once(self) -> ClientResult:
+        options = grpc_options(self.config.wire)
+        with grpc.insecure_channel(self.config.server, options=options) as channel:
+            stub = pb_grpc.ParameterServerStub(channel)
+            self._join(stub)
+            self._fetch(stub)
+            return self._train(stub)
+
+    # ---- the three calls --------------------------------------------------------------
+
+    def _join(self, stub: pb_grpc.ParameterServerStub) -> None:
+        reply = stub.Join(
+            pb.JoinRequest(
+                protocol_version=PROTOCOL_VERSION,
+                client_name=self.config.name,
+                batch_size=self.config.batch_size,
+                token=self.config.token,
+                requested_id=self.client_id,
+            ),
+            timeout=self.config.connect_timeout_s,
+            wait_for_ready=True,
+        )
+        self.client_id, self.session = reply.client_id, reply.session
+        if self.trainer is None or self.settings != reply.settings:
+            self.settings = reply.settings
+            run = run_config_from(reply.settings)
+            dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
+            self.trainer = LocalTrainer(run, self.client_id, self.config.batch_size, dataset)
+        log.info(
+            "joined as client %d (batch %d) at round %d",
+            self.client_id,
+            self.config.batch_size,
+            reply.round,
+        )
+
+    def _fetch(self, stub: pb_grpc.ParameterServerStub) -> int:
+        """Replace the replica with the master model; returns its round."""
+        request = pb.FetchModelRequest(client_id=self.client_id, session=self.session)
+        parts: list[bytes] = []
+        round_index, expected = 0, b""
+        for chunk in stub.FetchModel(request):
+            parts.append(chunk.data)
+            round_index, expected = chunk.round, chunk.model_digest
+        flat = np.frombuffer(b"".join(parts), dtype="<f4").astype(np.float32)
+        if digest(flat) != expected:
+            raise ReplicaMismatch("fetched model does not match its own digest")
+        self.flat = flat
+        log.info("fetched model x^%d (%d parameters)", round_index, flat.size)
+        return round_index
+
+    def _train(self, stub: pb_grpc.ParameterServerStub) -> ClientResult:
+        assert self.trainer is not None and self.settings is not None
+        outbox: queue.Queue[pb.ClientMessage | None] = queue.Queue()
+        outbox.put(
+            pb.ClientMessage(attach=pb.Attach(client_id=self.client_id, session=self.session))
+        )
+        responses = stub.Train(_drain(outbox))
+        decisions = Reassembler(int(self.settings.num_params))
+        try:
+            for message in responses:
+                kind = message.WhichOneof("kind")
+                if kind == "start":
+                    self._ensure_replica(stub, message.start.model_digest, message.start.round)
+                    self._vote(outbox, message.start.round)
+                elif kind == "decision":
+                    d = message.decision
+                    packed = decisions.add(d.round, d.num_coords, d.offset, d.signs, d.last, d.crc32)
+                    if packed is None:
+                        continue
+                    self._apply(packed)
+                    self.rounds_done = d.round + 1
+                    if d.model_digest:
+                        self._ensure_replica(stub, d.model_digest, d.round + 1)
+                    if d.round + 1 < self.settings.rounds:
+                        self._vote(outbox, d.round + 1)
+                elif kind == "stop":
+                    assert self.flat is not None
+                    outbox.put(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=digest(self.flat))))
+                    outbox.put(None)
+                    log.info("stopped by server: %s", message.stop.reason)
+                    return ClientResult(
+                        rounds_done=message.stop.rounds_done,
+                        model_digest=digest(self.flat),
+                        stop_reason=message.stop.reason,
+                        resyncs=self.resyncs,
+                    )
+        finally:
+            outbox.put(None)
+            responses.cancel()
+        raise StreamEnded("the server closed the stream without Stop")
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _vote(self, outbox: queue.Queue[pb.ClientMessage | None], round_index: int) -> None:
+        assert self.trainer is not None and self.flat is not None and self.settings is not None
+        packed = self.trainer.vote(self.flat, round_index)
+        for message in vote_messages(
+            round_index, packed, int(self.settings.num_params), int(self.settings.chunk_bytes)
+        ):
+            outbox.put(message)
+
+    def _apply(self, packed: np.ndarray) -> None:
+        assert self.flat is not None and self.settings is not None
+        signs = unpack_signs(packed, int(self.settings.num_params))
+        self.flat = sign_step(self.flat, signs, self.settings.learning_rate)
+
+    def _ensure_replica(
+        self, stub: pb_grpc.ParameterServerStub, expected: bytes, round_index: int
+    ) -> None:
+        """Resync through FetchModel when our replica's digest differs from the server's."""
+        assert self.flat is not None
+        if digest(self.flat) == expected:
+            return
+        self.resyncs += 1
+        log.warning("replica differs from the server's at round %d: resyncing", round_index)
+        fetched_round = self._fetch(stub)
+        if fetched_round != round_index or digest(self.flat) != expected:
+            raise ReplicaMismatch(
+                f"resync fetched x^{fetched_round}, expected x^{round_index} with the "
+                "announced digest"
+            )
+
+
+def _drain(outbox: queue.Queue[pb.ClientMessage | None]) -> Iterator[pb.ClientMessage]:
+    """The request stream: whatever is queued, until None."""
+    while (message := outbox.get()) is not None:
+        yield message

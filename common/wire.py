@@ -1,0 +1,174 @@
+"""Protocol plumbing shared by both sides: gRPC options, chunking, byte accounting.
+
+The gRPC message-size limits are set here and nowhere else. A packed payload larger
+than `chunk_bytes` travels as several messages of the same round; the receiver
+reassembles it with `Reassembler`, which checks offsets, the total length and the
+CRC-32 before anything reaches the maths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from common.codec import checksum, packed_size
+from common.config import WireConfig
+from common.proto import signfed_pb2 as pb
+
+# gRPC frames every message with 1 compression flag byte and a 4-byte length.
+GRPC_FRAME_BYTES = 5
+
+
+def grpc_options(wire: WireConfig) -> list[tuple[str, int]]:
+    """Channel and server options: the one place message-size limits are set."""
+    return [
+        ("grpc.max_receive_message_length", wire.max_message_bytes),
+        ("grpc.max_send_message_length", wire.max_message_bytes),
+        # Detect a dead peer on an idle stream (a client computing a large batch is
+        # idle for seconds; keepalive pings keep NATs and proxies from dropping it).
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def wire_size(message: object) -> int:
+    """Bytes a protobuf message occupies on the stream, gRPC framing included."""
+    return message.ByteSize() + GRPC_FRAME_BYTES  # type: ignore[attr-defined, no-any-return]
+
+
+def chunk_spans(total: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) byte spans covering `total` bytes; one empty span for total == 0."""
+    if total == 0:
+        yield 0, 0
+        return
+    for start in range(0, total, chunk_bytes):
+        yield start, min(start + chunk_bytes, total)
+
+
+def vote_messages(
+    round_index: int, packed: np.ndarray, num_coords: int, chunk_bytes: int
+) -> list[pb.ClientMessage]:
+    """A packed sign vector as one or more Vote messages."""
+    payload = packed.tobytes()
+    crc = checksum(payload)
+    spans = list(chunk_spans(len(payload), chunk_bytes))
+    return [
+        pb.ClientMessage(
+            vote=pb.Vote(
+                round=round_index,
+                num_coords=num_coords,
+                offset=start,
+                last=(i == len(spans) - 1),
+                crc32=crc if i == len(spans) - 1 else 0,
+                signs=payload[start:stop],
+            )
+        )
+        for i, (start, stop) in enumerate(spans)
+    ]
+
+
+def decision_messages(
+    round_index: int,
+    packed: np.ndarray,
+    num_coords: int,
+    chunk_bytes: int,
+    model_digest: bytes = b"",
+) -> list[pb.ServerMessage]:
+    """A packed decision as one or more Decision messages; the digest rides on the last."""
+    payload = packed.tobytes()
+    crc = checksum(payload)
+    spans = list(chunk_spans(len(payload), chunk_bytes))
+    messages = []
+    for i, (start, stop) in enumerate(spans):
+        last = i == len(spans) - 1
+        messages.append(
+            pb.ServerMessage(
+                decision=pb.Decision(
+                    round=round_index,
+                    num_coords=num_coords,
+                    offset=start,
+                    last=last,
+                    crc32=crc if last else 0,
+                    signs=payload[start:stop],
+                    model_digest=model_digest if last else b"",
+                )
+            )
+        )
+    return messages
+
+
+class PayloadError(ValueError):
+    """A chunked payload that cannot be accepted (wrong length, offset or checksum)."""
+
+
+class Reassembler:
+    """Collects the chunks of one packed payload of `num_coords` signs.
+
+    Memory is bounded by the expected payload size: a sender cannot make the
+    receiver buffer more than ceil(N/8) bytes per stream.
+    """
+
+    def __init__(self, num_coords: int) -> None:
+        self.num_coords = num_coords
+        self.expected = packed_size(num_coords)
+        self._parts: list[bytes] = []
+        self._received = 0
+        self.round: int | None = None
+
+    def add(
+        self, round_index: int, num_coords: int, offset: int, data: bytes, last: bool, crc32: int
+    ) -> np.ndarray | None:
+        """Add one chunk; returns the (ceil(N/8),) uint8 payload once the last chunk is in."""
+        if num_coords != self.num_coords:
+            raise PayloadError(
+                f"payload declares {num_coords} coordinates, the model has {self.num_coords}"
+            )
+        if self.round is not None and round_index != self.round:
+            raise PayloadError(
+                f"chunk for round {round_index} interleaved with round {self.round}'s payload"
+            )
+        if offset != self._received:
+            raise PayloadError(f"chunk at byte {offset}, expected byte {self._received}")
+        if self._received + len(data) > self.expected:
+            raise PayloadError(
+                f"payload exceeds {self.expected} bytes for {self.num_coords} signs"
+            )
+        self.round = round_index
+        self._parts.append(data)
+        self._received += len(data)
+        if not last:
+            return None
+        payload = b"".join(self._parts)
+        self._parts, self._received, self.round = [], 0, None
+        if len(payload) != self.expected:
+            raise PayloadError(
+                f"payload has {len(payload)} bytes, {self.num_coords} signs need {self.expected}"
+            )
+        if checksum(payload) != crc32:
+            raise PayloadError(
+                f"checksum mismatch: payload CRC-32 {checksum(payload):#010x}, "
+                f"message says {crc32:#010x}"
+            )
+        if self.num_coords % 8 and payload[-1] >> (self.num_coords % 8):
+            raise PayloadError("padding bits past the last coordinate must be zero")
+        return np.frombuffer(payload, dtype=np.uint8)
+
+
+def model_chunks(
+    round_index: int, flat_bytes: bytes, num_params: int, digest: bytes, chunk_bytes: int
+) -> Iterator[pb.ModelChunk]:
+    """The float32 model as ModelChunk messages; the digest rides on the last."""
+    spans = list(chunk_spans(len(flat_bytes), chunk_bytes))
+    for i, (start, stop) in enumerate(spans):
+        last = i == len(spans) - 1
+        yield pb.ModelChunk(
+            round=round_index,
+            num_params=num_params,
+            offset=start,
+            data=flat_bytes[start:stop],
+            last=last,
+            model_digest=digest if last else b"",
+        )

@@ -1,0 +1,49 @@
+"""Domain errors of the parameter server and their gRPC status codes, in one place.
+
+Coordinator and membership raise these; the servicer turns them into
+`context.abort(code, message)`. The message says what the client should change.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ProtocolError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(ProtocolError):
+    """Wrong length, bad checksum, malformed message."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class FailedPrecondition(ProtocolError):
+    """Wrong round, not joined, wrong protocol version."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AlreadyExists(ProtocolError):
+    """A second upload for the same round, or a client id taken by another name."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class Unauthenticated(ProtocolError):
+    """Missing or unknown token."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class ResourceExhausted(ProtocolError):
+    """Cohort full."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(ProtocolError):
+    """The server is shutting down or the run is over."""
+
+    code = grpc.StatusCode.UNAVAILABLE

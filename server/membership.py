@@ -1,0 +1,91 @@
+"""Who may take part: client ids, names, sessions and tokens.
+
+A client's name is its identity across restarts: a rejoin under the same name gets
+the same id (so the aggregator's per-client statistics follow it) and a fresh
+session, which invalidates the old stream.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from common.config import PROTOCOL_VERSION
+from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted, Unauthenticated
+
+
+@dataclass
+class Member:
+    client_id: int
+    name: str
+    batch_size: int
+    session: bytes
+
+
+class Membership:
+    def __init__(self, capacity: int, tokens: tuple[str, ...] = ()) -> None:
+        self.capacity = capacity  # most distinct clients this run admits
+        self._tokens = tokens
+        self._by_id: dict[int, Member] = {}
+
+    def join(
+        self, *, version: str, name: str, batch_size: int, token: str, requested_id: int
+    ) -> Member:
+        if version != PROTOCOL_VERSION:
+            raise FailedPrecondition(
+                f"protocol version {version!r} is not supported: this server speaks "
+                f"{PROTOCOL_VERSION!r}; run a client of the same signfed release"
+            )
+        if self._tokens and not any(hmac.compare_digest(token, t) for t in self._tokens):
+            raise Unauthenticated("unknown or missing token: pass the run's --token")
+        if batch_size < 1:
+            raise FailedPrecondition(f"batch size must be >= 1, got {batch_size}")
+        existing = self._find(name) if name else None
+        if existing is not None:
+            if requested_id >= 0 and requested_id != existing.client_id:
+                raise AlreadyExists(
+                    f"name {name!r} already holds client id {existing.client_id}, "
+                    f"not {requested_id}"
+                )
+            existing.session = secrets.token_bytes(16)
+            existing.batch_size = batch_size
+            return existing
+        if len(self._by_id) >= self.capacity:
+            raise ResourceExhausted(
+                f"cohort full: this run admits {self.capacity} clients "
+                "(raise --clients on the server)"
+            )
+        client_id = requested_id if requested_id >= 0 else self._lowest_free_id()
+        if client_id in self._by_id:
+            raise AlreadyExists(
+                f"client id {client_id} belongs to {self._by_id[client_id].name!r}; "
+                "choose another --client-id or a matching --name"
+            )
+        member = Member(
+            client_id=client_id,
+            name=name or f"client-{client_id}",
+            batch_size=batch_size,
+            session=secrets.token_bytes(16),
+        )
+        self._by_id[client_id] = member
+        return member
+
+    def verify(self, client_id: int, session: bytes) -> Member:
+        """The member behind a (client id, session) pair; FAILED_PRECONDITION otherwise."""
+        member = self._by_id.get(client_id)
+        if member is None or not hmac.compare_digest(member.session, session):
+            raise FailedPrecondition(
+                f"client {client_id} has not joined (or its session was replaced by a "
+                "newer Join): call Join first"
+            )
+        return member
+
+    def _find(self, name: str) -> Member | None:
+        return next((m for m in self._by_id.values() if m.name == name), None)
+
+    def _lowest_free_id(self) -> int:
+        return next(i for i in range(len(self._by_id) + 1) if i not in self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)

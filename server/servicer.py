@@ -1,0 +1,104 @@
+"""gRPC servicer: translates protobuf <-> coordinator calls, and errors -> status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from common.config import RunConfig, WireConfig
+from common.proto import signfed_pb2 as pb
+from common.proto import signfed_pb2_grpc as pb_grpc
+from common.wire import model_chunks
+from server import stream
+from server.coordinator import RoundCoordinator
+from server.errors import ProtocolError
+from server.membership import Membership
+
+
+def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSettings:
+    return pb.RunSettings(
+        algorithm=run.aggregator.algorithm,
+        dataset=run.dataset,
+        model=run.model,
+        num_params=num_params,
+        learning_rate=run.learning_rate,
+        rounds=run.rounds,
+        seed=run.seed,
+        digest_every=run.digest_every,
+        partition=run.partition,
+        num_clients=run.num_clients,
+        classes_per_client=run.classes_per_client,
+        chunk_bytes=wire.chunk_bytes,
+        dirichlet_alpha=run.dirichlet_alpha,
+    )
+
+
+class ParameterServer(pb_grpc.ParameterServerServicer):
+    def __init__(self, coordinator: RoundCoordinator, membership: Membership) -> None:
+        self.coordinator = coordinator
+        self.membership = membership
+        self.settings = run_settings(
+            coordinator.run, coordinator.wire, coordinator.master.num_params
+        )
+
+    async def Join(self, request: pb.JoinRequest, context: grpc.aio.ServicerContext) -> pb.JoinReply:
+        try:
+            member = self.membership.join(
+                version=request.protocol_version,
+                name=request.client_name,
+                batch_size=request.batch_size,
+                token=request.token,
+                requested_id=request.requested_id,
+            )
+        except ProtocolError as exc:
+            await context.abort(exc.code, str(exc))
+        master = self.coordinator.master
+        return pb.JoinReply(
+            client_id=member.client_id,
+            session=member.session,
+            settings=self.settings,
+            round=master.round,
+            model_digest=master.digest,
+        )
+
+    async def Train(
+        self, request_iterator: AsyncIterator[pb.ClientMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ServerMessage]:
+        try:
+            first = await anext(aiter(request_iterator))
+        except StopAsyncIteration:
+            return
+        try:
+            link = await stream.attach_stream(first, self.coordinator, self.membership)
+            async for message in stream.serve(link, request_iterator, self.coordinator):
+                yield message
+        except ProtocolError as exc:
+            await context.abort(exc.code, str(exc))
+
+    async def FetchModel(
+        self, request: pb.FetchModelRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ModelChunk]:
+        try:
+            self.membership.verify(request.client_id, request.session)
+        except ProtocolError as exc:
+            await context.abort(exc.code, str(exc))
+        master = self.coordinator.master
+        # Bind one consistent snapshot: the master swaps its array, never mutates it.
+        flat, round_index, digest = master.flat, master.round, master.digest
+        chunks = model_chunks(
+            round_index, flat.tobytes(), flat.size, digest, self.coordinator.wire.chunk_bytes
+        )
+        for chunk in chunks:
+            yield chunk
+
+    async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
+        c = self.coordinator
+        return pb.StatusReply(
+            state=c.state,
+            round=c.round,
+            rounds=c.run.rounds,
+            active_clients=len(c.cohort),
+            algorithm=c.run.aggregator.algorithm,
+            last_accuracy=c.metrics.last_accuracy or 0.0,
+        )

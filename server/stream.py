@@ -1,0 +1,79 @@
+"""One client's Train stream: reads votes, writes decisions, fails with a status.
+
+Reading and writing are decoupled: a reader task turns incoming messages into
+coordinator calls while the handler yields whatever the coordinator queued for this
+link. A protocol error ends only this stream (with its status code); the cohort
+carries on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from common.proto import signfed_pb2 as pb
+from common.wire import PayloadError, wire_size
+from server.coordinator import Link, RoundCoordinator
+from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
+from server.membership import Membership
+
+log = logging.getLogger(__name__)
+
+
+async def attach_stream(
+    first: pb.ClientMessage, coordinator: RoundCoordinator, membership: Membership
+) -> Link:
+    """The first message must be Attach with a session from Join."""
+    if first.WhichOneof("kind") != "attach":
+        raise FailedPrecondition("not joined: the first message on Train must be Attach")
+    member = membership.verify(first.attach.client_id, first.attach.session)
+    coordinator.count_up(wire_size(first))
+    return coordinator.attach(member.client_id)
+
+
+async def read_messages(
+    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: RoundCoordinator
+) -> ProtocolError | None:
+    """Feed the coordinator until the client closes; returns the error that ended it."""
+    try:
+        async for message in requests:
+            coordinator.count_up(wire_size(message))
+            kind = message.WhichOneof("kind")
+            if kind == "vote":
+                vote = message.vote
+                try:
+                    packed = link.reassembler.add(
+                        vote.round, vote.num_coords, vote.offset, vote.signs, vote.last, vote.crc32
+                    )
+                except PayloadError as exc:
+                    raise InvalidArgument(str(exc)) from None
+                if packed is not None:
+                    coordinator.vote(link, vote.round, packed)
+            elif kind == "goodbye":
+                coordinator.goodbye(link, message.goodbye.model_digest)
+            else:
+                raise FailedPrecondition(f"unexpected {kind or 'empty'} message after Attach")
+    except ProtocolError as exc:
+        log.warning("client %d: %s: %s", link.client_id, exc.code.name, exc)
+        return exc
+    finally:
+        coordinator.detach(link)
+        link.send(None)  # wake the writer: this stream is over
+    return None
+
+
+async def serve(
+    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: RoundCoordinator
+) -> AsyncIterator[pb.ServerMessage]:
+    """Yield this link's outgoing messages; raises the ProtocolError that ended it."""
+    reader = asyncio.create_task(read_messages(link, requests, coordinator))
+    try:
+        while (message := await link.outbox.get()) is not None:
+            yield message
+        if reader.done() and (error := reader.result()) is not None:
+            raise error
+    finally:
+        if not reader.done():
+            reader.cancel()
+        coordinator.detach(link)

@@ -1,0 +1,109 @@
+"""`signfed` command: server, client, local cluster, data fetching."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import torch
+
+from common.config import ConfigError
+from signfed import options
+
+
+def _server(args: argparse.Namespace) -> int:
+    from server.app import serve
+
+    summary = asyncio.run(serve(options.server_config(args), port_file=args.port_file))
+    return 0 if summary["error"] is None else 1
+
+
+def _client(args: argparse.Namespace) -> int:
+    from client.session import ClientSession
+
+    config = options.client_config(args)
+    torch.set_num_threads(config.threads)
+    result = ClientSession(config).run()
+    logging.getLogger("signfed").info(
+        "client done: %d rounds, %d resyncs, digest %s",
+        result.rounds_done,
+        result.resyncs,
+        result.model_digest.hex()[:16],
+    )
+    return 0
+
+
+def _local(args: argparse.Namespace) -> int:
+    from signfed.local import run_local
+
+    return run_local(args)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from common.fetch import main as fetch_main
+
+    return fetch_main(["--dataset", args.dataset, "--data-dir", args.data_dir])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signfed", description="IT-signSGD: 1-bit federated training over gRPC"
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    server = sub.add_parser("server", help="run the parameter server")
+    options.add_run_options(server)
+    options.add_wire_options(server)
+    options.add_server_options(server)
+    options.add_data_option(server)
+    server.set_defaults(handler=_server)
+
+    client = sub.add_parser("client", help="run one client against a server")
+    options.add_client_options(client)
+    options.add_wire_options(client)
+    options.add_data_option(client)
+    client.set_defaults(handler=_client)
+
+    local = sub.add_parser("local", help="a server and M client processes on 127.0.0.1")
+    options.add_run_options(local)
+    options.add_wire_options(local)
+    options.add_data_option(local)
+    g = local.add_argument_group("local cluster")
+    g.add_argument("--batch-sizes", default="", help="per-client batch sizes, e.g. 4,4,904 "
+                   "(one value applies to all; default: 64 each)")
+    g.add_argument("--batch-mode", type=int, default=0, help="the paper's presets 1-4 for 15 "
+                   "clients (1: all 64; 4: fourteen at 4, one at 904)")
+    g.add_argument("--out", default="runs/local", help="run directory: metrics, summary, logs "
+                   "(default: %(default)s)")
+    g.add_argument("--server-threads", type=int, default=2, help="torch threads for the "
+                   "server's evaluation (default: %(default)s)")
+    local.set_defaults(handler=_local)
+
+    fetch = sub.add_parser("fetch", help="download and checksum a dataset")
+    fetch.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
+    options.add_data_option(fetch)
+    fetch.set_defaults(handler=_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:  # the message names the flag to change
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""`signfed local`: a parameter server and M client processes on 127.0.0.1.
+
+The server binds port 0 and publishes the port it got in a file; the clients are
+started against it. Progress comes from the server's metrics.jsonl; each process
+logs to its own file in the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from common.config import ConfigError, batch_sizes_for, parse_batch_sizes
+from signfed import options
+
+PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
+CLIENT_EXIT_WAIT_S = 30.0
+
+
+def _batch_sizes(args: argparse.Namespace) -> tuple[int, ...]:
+    if args.batch_mode and args.batch_sizes:
+        raise ConfigError("give --batch-mode or --batch-sizes, not both")
+    if args.batch_mode:
+        return batch_sizes_for(args.batch_mode, args.clients)
+    return parse_batch_sizes(args.batch_sizes or "64", args.clients)
+
+
+def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "signfed.cli", *argv], stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def _wait_for_port(port_file: Path, server: subprocess.Popen[bytes], log_path: Path) -> int:
+    deadline = time.monotonic() + PORT_WAIT_S
+    while time.monotonic() < deadline:
+        if port_file.exists():
+            return int(port_file.read_text())
+        if server.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {server.returncode} before binding:\n{tail}")
+        time.sleep(0.1)
+    raise TimeoutError(f"server did not bind within {PORT_WAIT_S:.0f}s (see {log_path})")
+
+
+class Progress:
+    """Follows metrics.jsonl and prints a line at evaluations and every ~10% of rounds."""
+
+    def __init__(self, path: Path, rounds: int) -> None:
+        self.path = path
+        self.rounds = rounds
+        self.every = max(1, rounds // 10)
+        self._offset = 0
+        self.records: list[dict[str, Any]] = []
+
+    def poll(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as f:
+            f.seek(self._offset)
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a half-written line: read it next time
+                self._offset += len(line.encode())
+                record = json.loads(line)
+                self.records.append(record)
+                if "accuracy" in record or (record["round"] + 1) % self.every == 0:
+                    self._show(record)
+
+    def _show(self, r: dict[str, Any]) -> None:
+        accuracy = f"  accuracy {r['accuracy']:.4f}" if "accuracy" in r else ""
+        print(
+            f"round {r['round'] + 1:>5}/{self.rounds}  {r['seconds']:8.1f}s  "
+            f"clients {r['clients']:>3}  up {r['bytes_up']:>9,} B  down {r['bytes_down']:>9,} B"
+            f"{accuracy}",
+            flush=True,
+        )
+
+
+def run_local(args: argparse.Namespace) -> int:
+    sizes = _batch_sizes(args)
+    run = options.run_config(args)
+    wire = options.wire_config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.jsonl", "summary.json", "server.port"):
+        (out / stale).unlink(missing_ok=True)
+    port_file = out / "server.port"
+    server_argv = [
+        "server", *options.run_flags(run, wire), "--host", "127.0.0.1", "--port", "0",
+        "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
+        "--threads", str(args.server_threads),
+    ]  # fmt: skip
+    print(f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
+          f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds -> {out}")
+    server = _spawn(server_argv, out / "server.log")
+    clients: list[subprocess.Popen[bytes]] = []
+    try:
+        port = _wait_for_port(port_file, server, out / "server.log")
+        print(f"server listening on 127.0.0.1:{port}", flush=True)
+        for i, batch in enumerate(sizes):
+            clients.append(_spawn(
+                ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
+                 "--name", f"client-{i}", "--batch-size", str(batch), "--data-dir", args.data_dir,
+                 "--chunk-bytes", str(wire.chunk_bytes),
+                 "--max-message-bytes", str(wire.max_message_bytes)],
+                out / f"client-{i}.log",
+            ))  # fmt: skip
+        progress = Progress(out / "metrics.jsonl", run.rounds)
+        while server.poll() is None:
+            progress.poll()
+            time.sleep(0.5)
+        progress.poll()
+        for client in clients:
+            client.wait(timeout=CLIENT_EXIT_WAIT_S)
+    finally:
+        for proc in [server, *clients]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return _report(out, server.returncode, [c.returncode for c in clients])
+
+
+def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
+    summary_path = out / "summary.json"
+    if not summary_path.exists():
+        print(f"server exited with {server_code} and wrote no summary; see {out}/server.log")
+        return server_code or 1
+    s = json.loads(summary_path.read_text())
+    accuracy = s["final_accuracy"]
+    print(
+        f"done: {s['rounds']} rounds  final accuracy "
+        f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  "
+        f"{s['total_bytes']:,} B on the wire ({s['compression']:.1f}x less than float32)  "
+        f"replicas identical: {s['replicas_identical']}"
+    )
+    failed = [i for i, code in enumerate(client_codes) if code != 0]
+    if failed:
+        print(f"clients {failed} exited with errors; see {out}/client-<i>.log")
+    print(f"metrics: {out}/metrics.jsonl  summary: {summary_path}")
+    return 0 if server_code == 0 and not failed and s["replicas_identical"] else 1

@@ -1,0 +1,161 @@
+"""Command-line options -> frozen configs. Every flag also reads SIGNFED_<FLAG> from the
+environment (e.g. SIGNFED_ROUNDS=300), so the compose file and the CLI feed one config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from common.config import (
+    DATASETS,
+    MODELS,
+    PARTITIONS,
+    AggregatorConfig,
+    ClientConfig,
+    RunConfig,
+    ServerConfig,
+    WireConfig,
+)
+
+ALGORITHMS = ("llr", "mv")
+
+
+def _env(flag: str, default: Any) -> Any:
+    """The default of --some-flag: $SIGNFED_SOME_FLAG when set."""
+    return os.environ.get("SIGNFED_" + flag.lstrip("-").upper().replace("-", "_"), default)
+
+
+def _add(group: Any, flag: str, default: Any, help: str, **kwargs: Any) -> None:
+    group.add_argument(flag, default=_env(flag, default), help=f"{help} (default: %(default)s)", **kwargs)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training run (the server hands these to every client)")
+    _add(g, "--dataset", "digits", "dataset", choices=DATASETS)
+    _add(g, "--model", "", "model; empty picks the dataset's default (mlp for digits, net for MNIST)",
+         choices=("", *MODELS))
+    _add(g, "--clients", 3, "number of clients the server waits for before round 0", type=int)
+    _add(g, "--rounds", 100, "training rounds", type=int)
+    _add(g, "--lr", 1e-3, "learning rate: x <- x - lr * sign", type=float)
+    _add(g, "--seed", 0, "seed for model init, data shuffles and coins", type=int)
+    _add(g, "--partition", "copy", "how data is split: copy = every client a shuffled copy "
+         "of all data (the paper), iid shards, label-skewed classes, dirichlet", choices=PARTITIONS)
+    _add(g, "--classes-per-client", 2, "labels per client for --partition classes", type=int)
+    _add(g, "--dirichlet-alpha", 0.5, "concentration for --partition dirichlet", type=float)
+    _add(g, "--digest-every", 10, "clients check their replica's digest every K rounds", type=int)
+    _add(g, "--eval-every", 10, "evaluate the master model every this many rounds", type=int)
+    a = parser.add_argument_group("aggregation")
+    _add(a, "--algorithm", "llr", "llr = IT-signSGD, mv = signSGD-MV", choices=ALGORITHMS)
+    _add(a, "--warmup-rounds", 100, "llr: plain majority for the first T_in rounds", type=int)
+    _add(a, "--eps", 1e-5, "llr: eps inside log((1-p)/p)", type=float)
+    _add(a, "--weight-clip", 10.0, "llr: clip weights to +-this", type=float)
+    _add(a, "--forgetting", 1.0, "llr: forgetting factor on the counts (1 = none)", type=float)
+    a.add_argument("--pooled", action="store_true", default=_env("--pooled", "") in ("1", "true"),
+                   help="llr: one crossing probability per client instead of per coordinate")
+
+
+def add_wire_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("wire")
+    _add(g, "--chunk-bytes", 1 << 20, "payloads above this many bytes are streamed in chunks",
+         type=int)
+    _add(g, "--max-message-bytes", 4 << 20, "largest gRPC message accepted", type=int)
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("server")
+    _add(g, "--host", "127.0.0.1", "address to bind; 0.0.0.0 serves other machines")
+    _add(g, "--port", 50051, "port to bind; 0 picks a free one", type=int)
+    _add(g, "--port-file", "", "write the bound port to this file (for launchers)")
+    _add(g, "--out", "runs/latest", "directory for metrics.jsonl and summary.json")
+    _add(g, "--threads", 2, "torch threads for evaluation", type=int)
+    _add(g, "--tokens", "", "comma-separated client tokens to accept; empty accepts any")
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("client")
+    _add(g, "--server", "127.0.0.1:50051", "parameter server HOST:PORT")
+    _add(g, "--name", "", "stable name across restarts; empty: client-<id>")
+    _add(g, "--client-id", -1, "ask for this id; -1 takes the lowest free one", type=int)
+    _add(g, "--batch-size", 64, "this client's minibatch size", type=int)
+    _add(g, "--token", "", "credential, when the server requires one")
+    _add(g, "--threads", 1, "torch threads for the gradient", type=int)
+    _add(g, "--connect-timeout", 60.0, "give up after this many seconds without a server",
+         type=float)
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "--data-dir", "data", "where datasets live (see `signfed fetch`)")
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        dataset=args.dataset,
+        model=args.model,
+        num_clients=args.clients,
+        rounds=args.rounds,
+        learning_rate=args.lr,
+        seed=args.seed,
+        partition=args.partition,
+        classes_per_client=args.classes_per_client,
+        dirichlet_alpha=args.dirichlet_alpha,
+        digest_every=args.digest_every,
+        eval_every=args.eval_every,
+        aggregator=AggregatorConfig(
+            algorithm=args.algorithm,
+            warmup_rounds=args.warmup_rounds,
+            eps=args.eps,
+            weight_clip=args.weight_clip,
+            forgetting=args.forgetting,
+            pooled=bool(args.pooled),
+            seed=args.seed,
+        ),
+    )
+
+
+def wire_config(args: argparse.Namespace) -> WireConfig:
+    return WireConfig(chunk_bytes=args.chunk_bytes, max_message_bytes=args.max_message_bytes)
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        run=run_config(args),
+        wire=wire_config(args),
+        host=args.host,
+        port=args.port,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        tokens=tuple(t for t in args.tokens.split(",") if t),
+        threads=args.threads,
+    )
+
+
+def client_config(args: argparse.Namespace) -> ClientConfig:
+    return ClientConfig(
+        server=args.server,
+        name=args.name or (f"client-{args.client_id}" if args.client_id >= 0 else ""),
+        client_id=args.client_id,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        token=args.token,
+        threads=args.threads,
+        wire=wire_config(args),
+        connect_timeout_s=args.connect_timeout,
+    )
+
+
+def run_flags(run: RunConfig, wire: WireConfig) -> list[str]:
+    """The inverse of run_config + wire_config: flags that rebuild the same configs."""
+    agg = run.aggregator
+    flags = [
+        "--dataset", run.dataset, "--model", run.model, "--clients", str(run.num_clients),
+        "--rounds", str(run.rounds), "--lr", repr(run.learning_rate), "--seed", str(run.seed),
+        "--partition", run.partition, "--classes-per-client", str(run.classes_per_client),
+        "--dirichlet-alpha", repr(run.dirichlet_alpha), "--digest-every", str(run.digest_every),
+        "--eval-every", str(run.eval_every), "--algorithm", agg.algorithm,
+        "--warmup-rounds", str(agg.warmup_rounds), "--eps", repr(agg.eps),
+        "--weight-clip", repr(agg.weight_clip), "--forgetting", repr(agg.forgetting),
+        "--chunk-bytes", str(wire.chunk_bytes), "--max-message-bytes", str(wire.max_message_bytes),
+    ]  # fmt: skip
+    return flags + (["--pooled"] if agg.pooled else [])
