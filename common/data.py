@@ -1,0 +1,227 @@
+"""Datasets as tensors, loaded only when asked for, never at import time.
+
+Four sources work offline: scikit-learn's `load_digits` (ships in its wheel), MNIST and
+Fashion-MNIST as IDX files fetched once by `common.fetch` (`make data`), and seeded
+synthetic Gaussian classes. torchvision does not import beside the pinned torch, so the
+IDX format is read here with NumPy.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "synthetic")
+
+# Per-pixel mean/std of the training images after scaling to [0, 1]: the customary
+# constants, so numbers compare with other MNIST/Fashion-MNIST results.
+_IMAGE_STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+_MAKE_TARGET = {"mnist": "make data", "fashion-mnist": "make data-fashion"}
+_IDX_STEMS = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+
+# IDX type byte -> big-endian element type (the format's only byte order).
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+DIGITS_TEST_SIZE = 300  # of 1,797: leaves 1,497 to train on
+SYNTHETIC_DIM = 64  # same width as digits, so the same MLP fits both
+SYNTHETIC_CLASSES = 10
+SYNTHETIC_TRAIN = 3000
+SYNTHETIC_TEST = 1000
+SYNTHETIC_SEPARATION = 0.35  # scale of the class means vs unit noise: learnable, not trivial
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
+class Dataset:
+    """A train/test split as float32 features and int64 labels.
+
+    x is (N, C, H, W) for images and (N, D) for flat features; `input_shape` is the
+    shape of one example, which is what `build_model` needs.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+    name: str
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (raw or gzipped) as an array of its shape, in native byte order.
+
+    Raises ValueError when the magic number, the element type or the length of the data
+    do not agree with the header, so a truncated download fails loudly here.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # gzip magic: decide by content, not by file name
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+    type_code, ndim = raw[2], raw[3]
+    if type_code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX element type 0x{type_code:02x}")
+    if ndim == 0:
+        raise ValueError(f"{path}: IDX header declares zero dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: IDX header truncated ({len(raw)} bytes, need {header})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[type_code]
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(
+            f"{path}: IDX header promises shape {shape} ({expected} bytes) "
+            f"but the file has {len(raw)} bytes"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))  # a native, writable copy
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{folder / stem}[.gz] not found")
+
+
+def _missing_data_error(name: str, folder: Path, detail: str) -> FileNotFoundError:
+    data_dir = folder.parent
+    return FileNotFoundError(
+        f"{name} is not in {folder} ({detail}). Run `{_MAKE_TARGET[name]}` "
+        f"(or `signfed fetch --dataset {name} --data-dir {data_dir}`) to fetch it."
+    )
+
+
+def _load_idx_images(name: str, data_dir: Path) -> Dataset:
+    folder = data_dir / name
+    if not folder.is_dir():
+        raise _missing_data_error(name, folder, "no such directory")
+    arrays: dict[str, np.ndarray] = {}
+    for key, stem in _IDX_STEMS.items():
+        try:
+            arrays[key] = read_idx(_find_idx(folder, stem))
+        except FileNotFoundError as exc:
+            raise _missing_data_error(name, folder, str(exc)) from None
+    mean, std = _IMAGE_STATS[name]
+    tensors: dict[str, torch.Tensor] = {}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+            raise ValueError(
+                f"{folder}: {split} images should be (N, 28, 28) uint8, got "
+                f"{images.shape} {images.dtype}"
+            )
+        if labels.shape != (images.shape[0],):
+            raise ValueError(
+                f"{folder}: {images.shape[0]} {split} images but {labels.shape} labels"
+            )
+        if labels.size and labels.max() > 9:
+            raise ValueError(f"{folder}: {split} labels outside 0..9")
+        x = (images.astype(np.float32) / np.float32(255.0) - np.float32(mean)) / np.float32(std)
+        tensors[f"{split}_x"] = torch.from_numpy(x[:, None, :, :])  # (N, 1, 28, 28)
+        tensors[f"{split}_y"] = torch.from_numpy(labels.astype(np.int64))
+    logger.info(
+        "loaded %s from %s: %d train, %d test",
+        name,
+        folder,
+        len(tensors["train_y"]),
+        len(tensors["test_y"]),
+    )
+    return Dataset(num_classes=10, input_shape=(1, 28, 28), name=name, **tensors)
+
+
+def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero mean, unit variance per feature, with statistics from the training split only."""
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std[std < 1e-6] = 1.0  # digits has always-blank corner pixels: leave them at 0
+    return (train - mean) / std, (test - mean) / std
+
+
+def _flat_dataset(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+) -> Dataset:
+    return Dataset(
+        train_x=torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.float32)),
+        train_y=torch.from_numpy(np.asarray(y_train, dtype=np.int64)),
+        test_x=torch.from_numpy(np.ascontiguousarray(x_test, dtype=np.float32)),
+        test_y=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
+        num_classes=num_classes,
+        input_shape=(x_train.shape[1],),
+        name=name,
+    )
+
+
+def _load_digits(seed: int) -> Dataset:
+    from sklearn.datasets import load_digits  # deferred: sklearn takes ~1 s to import
+
+    bunch = load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / 16.0  # (1797, 64), pixels 0..16
+    y = np.asarray(bunch.target, dtype=np.int64)
+    order = np.random.default_rng([seed, 0x44494749]).permutation(len(y))  # tag "DIGI"
+    test, train = order[:DIGITS_TEST_SIZE], order[DIGITS_TEST_SIZE:]
+    x_train, x_test = _standardise(x[train], x[test])
+    return _flat_dataset("digits", x_train, y[train], x_test, y[test], num_classes=10)
+
+
+def _make_synthetic(seed: int) -> Dataset:
+    """Ten Gaussian classes in 64 dims with unit noise: a stand-in that needs no files."""
+    rng = np.random.default_rng([seed, 0x53594E54])  # tag "SYNT"
+    means = rng.normal(0.0, SYNTHETIC_SEPARATION, size=(SYNTHETIC_CLASSES, SYNTHETIC_DIM))
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.permutation(np.arange(count) % SYNTHETIC_CLASSES)  # balanced classes
+        return means[labels] + rng.normal(size=(count, SYNTHETIC_DIM)), labels
+
+    x_train, y_train = draw(SYNTHETIC_TRAIN)
+    x_test, y_test = draw(SYNTHETIC_TEST)
+    return _flat_dataset("synthetic", x_train, y_train, x_test, y_test, SYNTHETIC_CLASSES)
+
+
+def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
+    """Load `name` ("digits", "mnist", "fashion-mnist" or "synthetic").
+
+    `seed` fixes the digits train/test split and the synthetic draws; MNIST and
+    Fashion-MNIST have fixed splits and ignore it. `data_dir` holds mnist/ and
+    fashion-mnist/ as written by `common.fetch`.
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if name == "digits":
+        return _load_digits(seed)
+    if name == "synthetic":
+        return _make_synthetic(seed)
+    if name in _IMAGE_STATS:
+        return _load_idx_images(name, Path(data_dir))
+    raise ValueError(f"unknown dataset {name!r}; choose one of {DATASET_NAMES}")

