@@ -166,7 +166,9 @@ class ClientSession:
                     self._vote(outbox, message.start.round)
                 elif kind == "decision":
                     d = message.decision
-                    packed = decisions.add(d.round, d.num_coords, d.offset, d.signs, d.last, d.crc32)
+                    packed = decisions.add(
+                        d.round, d.num_coords, d.offset, d.signs, d.last, d.crc32
+                    )
                     if packed is None:
                         continue
                     self._apply(packed)
@@ -180,6 +182,8 @@ class ClientSession:
                     outbox.put(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=digest(self.flat))))
                     outbox.put(None)
                     log.info("stopped by server: %s", message.stop.reason)
+                    for _ in responses:  # let the server read our digest and close the stream
+                        pass
                     return ClientResult(
                         rounds_done=message.stop.rounds_done,
                         model_digest=digest(self.flat),

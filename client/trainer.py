@@ -55,5 +55,5 @@ class LocalTrainer:
 
     def vote(self, flat: np.ndarray, round_index: int) -> np.ndarray:
         """(ceil(N/8),) uint8: the packed signs this client sends for `round_index`."""
-        coin = coin_rng(self.run.seed, self.client_id, round_index, ZERO_COIN_KEY)
+        coin = coin_rng(self.run.seed, ZERO_COIN_KEY, self.client_id, round_index)
         return pack_signs(self.gradient(flat, round_index), coin)

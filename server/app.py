@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import torch
 
+from common.config import ServerConfig
 from common.data import load_dataset
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.wire import grpc_options
@@ -23,8 +24,6 @@ from server.master import MasterModel
 from server.membership import Membership
 from server.metrics import MetricsWriter
 from server.servicer import ParameterServer
-
-from common.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +62,7 @@ async def create_server(config: ServerConfig) -> RunningServer:
     )
     membership = Membership(capacity=run.num_clients, tokens=config.tokens)
     server = grpc.aio.server(options=grpc_options(config.wire))
-    pb_grpc.add_ParameterServerServicer_to_server(
-        ParameterServer(coordinator, membership), server
-    )
+    pb_grpc.add_ParameterServerServicer_to_server(ParameterServer(coordinator, membership), server)
     address = f"{config.host}:{config.port}"
     port = server.add_insecure_port(address)
     if port == 0:

@@ -77,7 +77,8 @@ class RoundCoordinator:
         self.done = asyncio.Event()
         self.failed: str | None = None
         self._closing = False
-        self._stopped: set[int] = set()
+        self._stopped: set[int] = set()  # sent Stop: their final digests are expected
+        self._gone: set[int] = set()  # streams that ended after Stop
         self._all_said_goodbye = asyncio.Event()
         self._bytes_up = 0
         self._bytes_down = 0
@@ -118,7 +119,7 @@ class RoundCoordinator:
                 self._open_round()
             self._maybe_close()
         if self.state == "done":
-            self._stopped.discard(link.client_id)
+            self._gone.add(link.client_id)
             self._check_goodbyes()
 
     def _open_round(self) -> None:
@@ -153,15 +154,12 @@ class RoundCoordinator:
                 f"vote for round {round_index}, but round {self.round} is open"
             )
         if link.client_id in self.votes or self._closing:
-            raise AlreadyExists(
-                f"client {link.client_id} already voted in round {round_index}"
-            )
+            raise AlreadyExists(f"client {link.client_id} already voted in round {round_index}")
         self.votes[link.client_id] = packed
         self._maybe_close()
 
     def goodbye(self, link: Link, model_digest: bytes) -> None:
         self.final_digests[link.client_id] = model_digest
-        self._stopped.discard(link.client_id)
         self._check_goodbyes()
 
     def _maybe_close(self) -> None:
@@ -287,15 +285,21 @@ class RoundCoordinator:
         try:
             await asyncio.wait_for(self._all_said_goodbye.wait(), GOODBYE_TIMEOUT_S)
         except TimeoutError:
-            log.warning("no final digest from clients %s", sorted(self._stopped))
+            log.warning("no final digest from clients %s", sorted(self._missing_digests()))
         self.done.set()
 
+    def _missing_digests(self) -> set[int]:
+        return self._stopped - set(self.final_digests)
+
     def _check_goodbyes(self) -> None:
-        if not self._stopped:
+        """Done waiting once every stopped client reported or hung up."""
+        if not (self._missing_digests() - self._gone):
             self._all_said_goodbye.set()
 
     def replicas_identical(self) -> bool:
-        """Every client that finished the run reported the master's digest."""
-        return bool(self.final_digests) and not self._stopped and all(
-            d == self.master.digest for d in self.final_digests.values()
+        """Every client in the run at its end reported the master's digest."""
+        return (
+            bool(self._stopped)
+            and not self._missing_digests()
+            and all(self.final_digests[i] == self.master.digest for i in self._stopped)
         )

@@ -42,7 +42,9 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
             coordinator.run, coordinator.wire, coordinator.master.num_params
         )
 
-    async def Join(self, request: pb.JoinRequest, context: grpc.aio.ServicerContext) -> pb.JoinReply:
+    async def Join(
+        self, request: pb.JoinRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JoinReply:
         try:
             member = self.membership.join(
                 version=request.protocol_version,
@@ -92,7 +94,9 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         for chunk in chunks:
             yield chunk
 
-    async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusReply:
+    async def Status(
+        self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatusReply:
         c = self.coordinator
         return pb.StatusReply(
             state=c.state,

@@ -72,14 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_wire_options(local)
     options.add_data_option(local)
     g = local.add_argument_group("local cluster")
-    g.add_argument("--batch-sizes", default="", help="per-client batch sizes, e.g. 4,4,904 "
-                   "(one value applies to all; default: 64 each)")
-    g.add_argument("--batch-mode", type=int, default=0, help="the paper's presets 1-4 for 15 "
-                   "clients (1: all 64; 4: fourteen at 4, one at 904)")
-    g.add_argument("--out", default="runs/local", help="run directory: metrics, summary, logs "
-                   "(default: %(default)s)")
-    g.add_argument("--server-threads", type=int, default=2, help="torch threads for the "
-                   "server's evaluation (default: %(default)s)")
+    g.add_argument(
+        "--batch-sizes",
+        default="",
+        help="per-client batch sizes, e.g. 4,4,904 (one value applies to all; default: 64 each)",
+    )
+    g.add_argument(
+        "--batch-mode",
+        type=int,
+        default=0,
+        help="the paper's presets 1-4 for 15 clients (1: all 64; 4: fourteen at 4, one at 904)",
+    )
+    g.add_argument(
+        "--out",
+        default="runs/local",
+        help="run directory: metrics, summary, logs (default: %(default)s)",
+    )
+    g.add_argument(
+        "--server-threads",
+        type=int,
+        default=2,
+        help="torch threads for the server's evaluation (default: %(default)s)",
+    )
     local.set_defaults(handler=_local)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")

@@ -97,8 +97,10 @@ def run_local(args: argparse.Namespace) -> int:
         "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
         "--threads", str(args.server_threads),
     ]  # fmt: skip
-    print(f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
-          f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds -> {out}")
+    print(
+        f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
+        f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds -> {out}"
+    )
     server = _spawn(server_argv, out / "server.log")
     clients: list[subprocess.Popen[bytes]] = []
     try:

@@ -28,20 +28,33 @@ def _env(flag: str, default: Any) -> Any:
 
 
 def _add(group: Any, flag: str, default: Any, help: str, **kwargs: Any) -> None:
-    group.add_argument(flag, default=_env(flag, default), help=f"{help} (default: %(default)s)", **kwargs)
+    group.add_argument(
+        flag, default=_env(flag, default), help=f"{help} (default: %(default)s)", **kwargs
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training run (the server hands these to every client)")
     _add(g, "--dataset", "digits", "dataset", choices=DATASETS)
-    _add(g, "--model", "", "model; empty picks the dataset's default (mlp for digits, net for MNIST)",
-         choices=("", *MODELS))
+    _add(
+        g,
+        "--model",
+        "",
+        "model; empty picks the dataset's default (mlp for digits, net for MNIST)",
+        choices=("", *MODELS),
+    )
     _add(g, "--clients", 3, "number of clients the server waits for before round 0", type=int)
     _add(g, "--rounds", 100, "training rounds", type=int)
     _add(g, "--lr", 1e-3, "learning rate: x <- x - lr * sign", type=float)
     _add(g, "--seed", 0, "seed for model init, data shuffles and coins", type=int)
-    _add(g, "--partition", "copy", "how data is split: copy = every client a shuffled copy "
-         "of all data (the paper), iid shards, label-skewed classes, dirichlet", choices=PARTITIONS)
+    _add(
+        g,
+        "--partition",
+        "copy",
+        "how data is split: copy = every client a shuffled copy "
+        "of all data (the paper), iid shards, label-skewed classes, dirichlet",
+        choices=PARTITIONS,
+    )
     _add(g, "--classes-per-client", 2, "labels per client for --partition classes", type=int)
     _add(g, "--dirichlet-alpha", 0.5, "concentration for --partition dirichlet", type=float)
     _add(g, "--digest-every", 10, "clients check their replica's digest every K rounds", type=int)
@@ -52,14 +65,23 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     _add(a, "--eps", 1e-5, "llr: eps inside log((1-p)/p)", type=float)
     _add(a, "--weight-clip", 10.0, "llr: clip weights to +-this", type=float)
     _add(a, "--forgetting", 1.0, "llr: forgetting factor on the counts (1 = none)", type=float)
-    a.add_argument("--pooled", action="store_true", default=_env("--pooled", "") in ("1", "true"),
-                   help="llr: one crossing probability per client instead of per coordinate")
+    a.add_argument(
+        "--pooled",
+        action="store_true",
+        default=_env("--pooled", "") in ("1", "true"),
+        help="llr: one crossing probability per client instead of per coordinate",
+    )
 
 
 def add_wire_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("wire")
-    _add(g, "--chunk-bytes", 1 << 20, "payloads above this many bytes are streamed in chunks",
-         type=int)
+    _add(
+        g,
+        "--chunk-bytes",
+        1 << 20,
+        "payloads above this many bytes are streamed in chunks",
+        type=int,
+    )
     _add(g, "--max-message-bytes", 4 << 20, "largest gRPC message accepted", type=int)
 
 
@@ -81,8 +103,9 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--batch-size", 64, "this client's minibatch size", type=int)
     _add(g, "--token", "", "credential, when the server requires one")
     _add(g, "--threads", 1, "torch threads for the gradient", type=int)
-    _add(g, "--connect-timeout", 60.0, "give up after this many seconds without a server",
-         type=float)
+    _add(
+        g, "--connect-timeout", 60.0, "give up after this many seconds without a server", type=float
+    )
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:

@@ -54,8 +54,24 @@ def test_invalid_values_name_the_flag(build, flag) -> None:  # type: ignore[no-u
 
 
 def test_run_flags_round_trip() -> None:
-    argv = ["local", "--dataset", "mnist", "--clients", "15", "--rounds", "7", "--lr", "0.002",
-            "--algorithm", "mv", "--forgetting", "0.99", "--pooled", "--chunk-bytes", "4096"]
+    argv = [
+        "local",
+        "--dataset",
+        "mnist",
+        "--clients",
+        "15",
+        "--rounds",
+        "7",
+        "--lr",
+        "0.002",
+        "--algorithm",
+        "mv",
+        "--forgetting",
+        "0.99",
+        "--pooled",
+        "--chunk-bytes",
+        "4096",
+    ]
     args = build_parser().parse_args(argv)
     run, wire = options.run_config(args), options.wire_config(args)
     again = build_parser().parse_args(["server", *options.run_flags(run, wire)])

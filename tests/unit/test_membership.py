@@ -5,8 +5,13 @@ from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted, 
 from server.membership import Membership
 
 
-def _join(m: Membership, name: str = "", requested_id: int = -1, token: str = "",
-          version: str = PROTOCOL_VERSION):  # type: ignore[no-untyped-def]
+def _join(
+    m: Membership,
+    name: str = "",
+    requested_id: int = -1,
+    token: str = "",
+    version: str = PROTOCOL_VERSION,
+):  # type: ignore[no-untyped-def]
     return m.join(version=version, name=name, batch_size=4, token=token, requested_id=requested_id)
 
 

@@ -17,8 +17,9 @@ def test_chunked_vote_reassembles(n: int, chunk: int) -> None:
     assert len(messages) == -(-packed_size(n) // chunk)
     assembler = Reassembler(n)
     results = [
-        assembler.add(m.vote.round, m.vote.num_coords, m.vote.offset, m.vote.signs,
-                      m.vote.last, m.vote.crc32)
+        assembler.add(
+            m.vote.round, m.vote.num_coords, m.vote.offset, m.vote.signs, m.vote.last, m.vote.crc32
+        )
         for m in messages
     ]
     assert all(r is None for r in results[:-1])
@@ -36,8 +37,14 @@ def test_single_message_fits_the_one_bit_budget() -> None:
 def _add(assembler: Reassembler, **overrides: object) -> object:
     n = assembler.num_coords
     packed = _packed(n)
-    fields = dict(round_index=0, num_coords=n, offset=0, data=packed.tobytes(), last=True,
-                  crc32=checksum(packed))
+    fields = dict(
+        round_index=0,
+        num_coords=n,
+        offset=0,
+        data=packed.tobytes(),
+        last=True,
+        crc32=checksum(packed),
+    )
     fields.update(overrides)
     return assembler.add(**fields)  # type: ignore[arg-type]
 

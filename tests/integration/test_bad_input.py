@@ -1,0 +1,124 @@
+"""Every bad input of DESIGN.md gets its status code, and the round completes for the
+others: client A behaves, client B misbehaves, A still receives the decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from common.config import WireConfig
+from common.proto import signfed_pb2 as pb
+
+
+def _both_admitted(server: Any, raw_client: Any) -> tuple[Any, Any]:
+    good, bad = raw_client(server.address, "good"), raw_client(server.address, "bad")
+    for c in (good, bad):
+        c.join()
+        c.open()
+    for c in (good, bad):
+        assert c.receive().start.round == 0
+    return good, bad
+
+
+def _round_completes_for(good: Any) -> None:
+    good.vote(0)
+    message = good.receive()
+    assert message.WhichOneof("kind") == "decision"
+    assert message.decision.round == 0
+
+
+@pytest.mark.parametrize(
+    "misbehave,code",
+    [
+        (lambda c: c.vote(0, signs=b"\0" * 3), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda c: c.vote(0, num_coords=7), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda c: c.vote(0, crc32=12345), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda c: c.vote(1), grpc.StatusCode.FAILED_PRECONDITION),
+        (lambda c: (c.vote(0), c.vote(0)), grpc.StatusCode.ALREADY_EXISTS),
+        (
+            lambda c: c.send(pb.ClientMessage(attach=pb.Attach())),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+    ],
+    ids=[
+        "wrong-length",
+        "wrong-num-coords",
+        "bad-checksum",
+        "wrong-round",
+        "duplicate",
+        "second-attach",
+    ],
+)
+def test_bad_vote_fails_its_stream_only(
+    start_server: Any, raw_client: Any, misbehave: Any, code: grpc.StatusCode
+) -> None:
+    server = start_server()
+    good, bad = _both_admitted(server, raw_client)
+    misbehave(bad)
+    assert bad.status_of_stream() == code
+    _round_completes_for(good)
+
+
+def test_oversized_message_is_resource_exhausted(start_server: Any, raw_client: Any) -> None:
+    wire = WireConfig(chunk_bytes=1024, max_message_bytes=4096)
+    server = start_server(wire=wire)
+    good, bad = _both_admitted(server, raw_client)
+    bad.vote(0, signs=b"\0" * 10_000)
+    assert bad.status_of_stream() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _round_completes_for(good)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        pb.ClientMessage(attach=pb.Attach(client_id=1, session=b"forged")),
+        pb.ClientMessage(vote=pb.Vote(round=0)),
+    ],
+    ids=["unknown-session", "vote-first"],
+)
+def test_upload_before_join(start_server: Any, raw_client: Any, first: Any) -> None:
+    server = start_server()
+    good = raw_client(server.address, "good")
+    good.join()
+    good.open()
+    intruder = raw_client(server.address, "intruder")
+    intruder.open(first)
+    assert intruder.status_of_stream() == grpc.StatusCode.FAILED_PRECONDITION
+    # The intruder never entered the cohort: a second honest client still starts round 0.
+    other = raw_client(server.address, "other")
+    other.join()
+    other.open()
+    assert good.receive().start.round == 0 and other.receive().start.round == 0
+
+
+def test_unknown_protocol_version(start_server: Any, raw_client: Any) -> None:
+    server = start_server()
+    client = raw_client(server.address, "old")
+    with pytest.raises(grpc.RpcError) as info:
+        client.join(version="signfed.v0")
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "signfed.v1" in info.value.details()
+
+
+def test_broken_stream_leaves_the_cohort_and_keeps_its_statistics(
+    start_server: Any, raw_client: Any
+) -> None:
+    server = start_server(rounds=4)
+    good, gone = _both_admitted(server, raw_client)
+    good.vote(0, seed=1)
+    gone.vote(0, seed=2)
+    assert good.receive().decision.round == 0
+    gone.close()  # the process dies: its stream breaks
+    good.vote(1, seed=3)
+    message = good.receive()
+    assert message.decision.round == 1
+    cohort, weights = server.call(
+        lambda: (
+            sorted(server.running.coordinator.cohort),
+            server.running.coordinator.aggregator.client_weight_summary(),
+        )
+    )
+    assert cohort == [good.reply.client_id]
+    assert gone.reply.client_id in weights  # its crossing statistics survive for a rejoin
