@@ -47,9 +47,7 @@ class AggregatorConfig:
         _require(self.warmup_rounds >= 0, f"--warmup-rounds must be >= 0, got {self.warmup_rounds}")
         _require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
         _require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
-        _require(
-            0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}"
-        )
+        _require(0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,9 @@ class RunConfig:
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
 
     def __post_init__(self) -> None:
-        _require(self.dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {self.dataset!r}")
+        _require(
+            self.dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {self.dataset!r}"
+        )
         if not self.model:
             object.__setattr__(self, "model", DEFAULT_MODEL[self.dataset])
         _require(self.model in MODELS, f"--model must be one of {MODELS}, got {self.model!r}")
@@ -86,7 +86,9 @@ class RunConfig:
             self.classes_per_client >= 1,
             f"--classes-per-client must be >= 1, got {self.classes_per_client}",
         )
-        _require(self.dirichlet_alpha > 0, f"--dirichlet-alpha must be > 0, got {self.dirichlet_alpha}")
+        _require(
+            self.dirichlet_alpha > 0, f"--dirichlet-alpha must be > 0, got {self.dirichlet_alpha}"
+        )
         _require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
         _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
 

@@ -133,9 +133,7 @@ class Reassembler:
         if offset != self._received:
             raise PayloadError(f"chunk at byte {offset}, expected byte {self._received}")
         if self._received + len(data) > self.expected:
-            raise PayloadError(
-                f"payload exceeds {self.expected} bytes for {self.num_coords} signs"
-            )
+            raise PayloadError(f"payload exceeds {self.expected} bytes for {self.num_coords} signs")
         self.round = round_index
         self._parts.append(data)
         self._received += len(data)
