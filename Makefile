@@ -36,7 +36,7 @@ run: setup data-mnist
 	$(VENV)/bin/signfed local --clients 15 --batch-mode 4 --algorithm llr --dataset mnist \
 		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q tests
 
 test-unit: setup
@@ -47,6 +47,7 @@ test-integration: setup
 
 lint: setup
 	$(VENV)/bin/ruff check common server client signfed tests benchmarks
+	$(VENV)/bin/ruff format --check common server client signfed tests benchmarks
 	$(VENV)/bin/mypy common server client signfed
 
 bench: setup

@@ -105,8 +105,7 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         task.cancel()
     if interrupted.is_set() and not coordinator.done.is_set():
         log.warning("interrupted at round %d: stopping", coordinator.round)
-        coordinator.failed = f"interrupted at round {coordinator.round}"
-        await coordinator._finish()
+        await coordinator.finish(f"interrupted at round {coordinator.round}")
     summary = coordinator.metrics.summary(
         {
             "rounds": coordinator.round,

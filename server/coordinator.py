@@ -189,8 +189,7 @@ class RoundCoordinator:
             await self._close_round_unguarded()
         except Exception as exc:  # a bug here must end the run loudly, not hang it
             log.exception("round %d failed", self.round)
-            self.failed = f"round {self.round} failed: {exc}"
-            await self._finish()
+            await self.finish(f"round {self.round} failed: {exc}")
 
     async def _close_round_unguarded(self) -> None:
         loop = asyncio.get_running_loop()
@@ -237,7 +236,7 @@ class RoundCoordinator:
         else:
             self._write(record)
         if last_round:
-            await self._finish()
+            await self.finish()
         else:
             if self.pending:
                 self._open_round()
@@ -270,9 +269,11 @@ class RoundCoordinator:
 
     # ---- the end -------------------------------------------------------------------
 
-    async def _finish(self) -> None:
+    async def finish(self, failure: str | None = None) -> None:
+        """Stop every client, collect final digests, set `done`. Idempotent."""
         if self.state == "done":
             return
+        self.failed = self.failed or failure
         self.state = "done"
         await self._flush_pending_eval()
         reason = self.failed or f"finished {self.round} rounds"

@@ -72,7 +72,7 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         except StopAsyncIteration:
             return
         try:
-            link = await stream.attach_stream(first, self.coordinator, self.membership)
+            link = stream.attach_stream(first, self.coordinator, self.membership)
             async for message in stream.serve(link, request_iterator, self.coordinator):
                 yield message
         except ProtocolError as exc:

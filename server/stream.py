@@ -21,7 +21,7 @@ from server.membership import Membership
 log = logging.getLogger(__name__)
 
 
-async def attach_stream(
+def attach_stream(
     first: pb.ClientMessage, coordinator: RoundCoordinator, membership: Membership
 ) -> Link:
     """The first message must be Attach with a session from Join."""
