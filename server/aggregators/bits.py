@@ -93,7 +93,7 @@ def count_planes(words: np.ndarray) -> list[np.ndarray]:
 
 
 def compare_planes(planes: list[np.ndarray], threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bitwise (count > threshold, count == threshold) from the count's bit planes."""
+    """Bitwise (count > threshold, count == threshold); threshold < 2**len(planes)."""
     greater = np.zeros_like(planes[0])
     equal = np.full_like(planes[0], np.uint64(0xFFFF_FFFF_FFFF_FFFF))
     for j in range(len(planes) - 1, -1, -1):
@@ -102,9 +102,6 @@ def compare_planes(planes: list[np.ndarray], threshold: int) -> tuple[np.ndarray
         else:
             greater |= equal & planes[j]
             equal &= ~planes[j]
-    if threshold >> len(planes):  # threshold wider than any count: never reached
-        greater[:] = 0
-        equal[:] = 0
     return greater, equal
 
 

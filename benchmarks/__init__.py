@@ -1,0 +1,1 @@
+"""Benchmarks of signfed's hot paths: `python -m benchmarks.<name>`."""

@@ -1,0 +1,294 @@
+"""IT-signSGD (seed paper 001, eqs. (3)-(4)): the LLR-weighted majority vote.
+
+    U_n = sign(sum_m w_mn Y_mn),   w_mn = log((1 - p_mn) / p_mn),   p_mn = d_mn / r_m
+
+d_mn counts the rounds in which client m's bit differed from the decision U_n; r_m
+counts the rounds client m voted in (a client offline for a round counts neither).
+Counting starts at round 0 and includes the warm-up; with forgetting f every round
+does d <- f*d + [Y != U] and r <- f*r + 1. eps, clipping and the rounding of the
+weights follow the authors' code: see weights.py.
+
+- round_index < warmup_rounds: plain majority (bits.py); the counters still count.
+- Afterwards: weights from the counters as they stood BEFORE this round, then the
+  counters take this round's decision.
+- A weighted sum of exactly 0 is a tie: the seeded coin of bits.py decides it.
+- A negative weight (a client that disagrees more often than not) is kept: its vote
+  is flipped, which is correct decoding.
+
+No track record yet. A client is *established* once it has voted in
+max(warmup_rounds, 1) rounds (a raw count, not decayed). Before that its own
+estimate rests on too few rounds: after one round p is 0 or 1, a weight of +-clip
+that would let a newcomer outvote everyone, while p = 1/2 (weight 0) would ignore
+it, and a cohort of newcomers would then decide every coordinate by coin. So a
+client short of that record votes with the *typical* weight: per coordinate, the
+mean weight of the established clients voting this round (rounded to the grid).
+If no established client votes, the round is a plain majority, as in the warm-up.
+The newcomer's counters run from its first vote, so it earns its own weight after
+its own warm-up. A client that merely missed rounds keeps its record.
+
+Pooled mode (config.pooled): one p per client over all coordinates,
+p_m = D_m / (N r_m), D_m its total disagreements (bitarray.util.count_xor on the
+packed vectors). It is the mean of the per-coordinate p's, so both modes share the
+weight formula and the rules above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from bitarray import bitarray
+from bitarray.util import count_xor
+
+from common.config import AggregatorConfig
+from server.aggregators.base import Aggregator, register
+from server.aggregators.bits import majority_packed, tie_coin
+from server.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
+
+BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
+Weigher = Callable[[np.ndarray], np.ndarray]
+
+
+def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+def block_size(num_voters: int) -> int:
+    """Coordinates per block for M voters: a multiple of 64, between 1024 and 65536."""
+    return min(65536, max(1024, BLOCK_ELEMENTS // num_voters // 64 * 64))
+
+
+def _unpack(packed: np.ndarray, count: int) -> np.ndarray:
+    return np.unpackbits(packed, count=count, bitorder="little").view(bool)
+
+
+@register
+class LLRVote(Aggregator):
+    name = "llr"
+
+    def __init__(self, num_coords: int, config: AggregatorConfig) -> None:
+        super().__init__(num_coords, config)
+        # Without forgetting the counts are integers: int32 is exact and indexes the
+        # weight table directly. With forgetting they are fractions: float32.
+        self._exact = config.forgetting == 1.0
+        self._row_of: dict[int, int] = {}  # client id -> row of the counters
+        self._ids = np.zeros(0, np.int64)  # (capacity,) client id per row
+        self._counts = np.zeros((0,) if config.pooled else (0, num_coords), self._counts_dtype)
+        self._rounds = np.zeros(0, np.float64)  # (capacity,) r_m, decayed
+        self._seen = np.zeros(0, np.int64)  # (capacity,) rounds voted, not decayed
+
+    @property
+    def _counts_dtype(self) -> type[np.number]:
+        if self.config.pooled:
+            return np.float64  # (K,) totals over N coordinates: exact integers to 2^53
+        return np.int32 if self._exact else np.float32
+
+    # ---- one round -------------------------------------------------------------
+
+    def aggregate(
+        self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
+    ) -> np.ndarray:
+        votes, ids = self.check_inputs(votes, client_ids, round_index)
+        rows = self._rows_for(ids)
+        cfg = self.config
+        coin = tie_coin(cfg.seed, round_index, self.num_coords)
+        established = self._seen[rows] >= max(cfg.warmup_rounds, 1)
+        if round_index < cfg.warmup_rounds or not established.any():
+            decision = majority_packed(votes, self.num_coords, coin)
+            if cfg.pooled:
+                self._count_pooled(votes, rows, decision)
+            else:
+                self._coordinate_pass(votes, rows, decision=decision)
+        elif cfg.pooled:
+            decision = self._pooled_vote(votes, self._pooled_weights(rows, established), coin)
+            self._count_pooled(votes, rows, decision)
+        else:
+            weigh = self._weigher(rows, established)
+            decision = self._coordinate_pass(votes, rows, weigh=weigh, coin=coin)
+        self._rounds[rows] = cfg.forgetting * self._rounds[rows] + 1.0
+        self._seen[rows] += 1
+        return decision
+
+    def _rows_for(self, ids: list[int]) -> np.ndarray:
+        """Counter rows of `ids`, adding rows (and capacity) for ids never seen."""
+        for client in ids:
+            if client not in self._row_of:
+                row = len(self._row_of)
+                if row == len(self._ids):  # full: double, so growth stays amortised
+                    capacity = max(1, 2 * row)
+                    self._counts = _grown(self._counts, capacity)
+                    self._rounds = _grown(self._rounds, capacity)
+                    self._seen = _grown(self._seen, capacity)
+                    self._ids = _grown(self._ids, capacity)
+                self._row_of[client] = row
+                self._ids[row] = client
+        return np.array([self._row_of[client] for client in ids], dtype=np.intp)
+
+    def _weigher(self, rows: np.ndarray, established: np.ndarray) -> Weigher:
+        """A function (M, c) counts -> (M, c) rounded weights for this round's voters."""
+        cfg = self.config
+        dtype = sum_dtype(len(rows), cfg.weight_clip)
+        old = np.flatnonzero(established)
+        new = np.flatnonzero(~established)
+        rounds = self._rounds[rows]
+        groups: list[tuple[np.ndarray, np.ndarray]] = []
+        if self._exact:  # one table per distinct round count (one when all voted alike)
+            for r in np.unique(rounds[old]):
+                table = weight_table(int(r), cfg.eps, cfg.weight_clip, dtype)
+                groups.append((old[rounds[old] == r], table))
+            if len(groups) == 1 and new.size == 0:
+                table = groups[0][1]
+                return lambda counts: np.take(table, counts)
+
+        def weigh(counts: np.ndarray) -> np.ndarray:
+            weights = np.empty(counts.shape, dtype)
+            if self._exact:
+                for members, table in groups:
+                    weights[members] = np.take(table, counts[members])
+            else:
+                raw = llr_weight(counts[old], rounds[old, np.newaxis], cfg.eps, cfg.weight_clip)
+                weights[old] = quantize(raw)
+            if new.size:
+                typical = weights[old].sum(axis=0, dtype=np.float64) / old.size
+                weights[new] = quantize(typical)
+            return weights
+
+        return weigh
+
+    def _coordinate_pass(
+        self,
+        votes: np.ndarray,
+        rows: np.ndarray,
+        *,
+        decision: np.ndarray | None = None,
+        weigh: Weigher | None = None,
+        coin: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Block by block over the coordinates: decide (given `weigh` and the tie `coin`)
+        unless `decision` is given, then count disagreements. Returns the decision."""
+        n, forgetting = self.num_coords, self.config.forgetting
+        deciding = decision is None
+        if decision is None:
+            decision = np.empty(self.num_bytes, np.uint8)
+        first = int(rows[0])
+        contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
+        select: slice | np.ndarray = slice(first, first + len(rows)) if contiguous else rows
+        step = block_size(len(rows))
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            blo, bhi = lo // 8, -(-hi // 8)
+            bits = np.unpackbits(votes[:, blo:bhi], axis=1, count=hi - lo, bitorder="little")
+            counts = self._counts[select, lo:hi]  # a view when contiguous, else a copy
+            if not deciding:
+                decided = _unpack(decision[blo:bhi], hi - lo)
+            else:
+                assert weigh is not None and coin is not None
+                weights = weigh(counts)  # (M, c)
+                # sum_m w (2b - 1) as 2 sum(w b) - sum(w): exact on the grid (weights.py)
+                total = 2 * np.einsum("ij,ij->j", weights, bits) - weights.sum(axis=0)
+                decided = total > 0
+                decided |= (total == 0) & _unpack(coin[blo:bhi], hi - lo)
+                decision[blo:bhi] = np.packbits(decided, bitorder="little")
+            disagree = bits != decided  # (M, c) bool
+            if self._exact:
+                np.add(counts, disagree, out=counts)
+            else:
+                counts *= forgetting
+                counts += disagree
+            if not contiguous:
+                self._counts[select, lo:hi] = counts
+        return decision
+
+    def _pooled_weights(self, rows: np.ndarray, established: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        mean_counts = self._counts[rows] / self.num_coords
+        weights = quantize(llr_weight(mean_counts, self._rounds[rows], cfg.eps, cfg.weight_clip))
+        if not established.all():
+            weights[~established] = quantize(weights[established].sum() / established.sum())
+        return weights.astype(sum_dtype(len(rows), cfg.weight_clip))
+
+    def _pooled_vote(self, votes: np.ndarray, weights: np.ndarray, coin: np.ndarray) -> np.ndarray:
+        decision = np.empty(self.num_bytes, np.uint8)
+        weight_sum = weights.sum()
+        step = block_size(len(weights))
+        for lo in range(0, self.num_coords, step):
+            hi = min(self.num_coords, lo + step)
+            blo, bhi = lo // 8, -(-hi // 8)
+            bits = np.unpackbits(votes[:, blo:bhi], axis=1, count=hi - lo, bitorder="little")
+            total = 2 * np.einsum("i,ij->j", weights, bits) - weight_sum
+            decided = total > 0
+            decided |= (total == 0) & _unpack(coin[blo:bhi], hi - lo)
+            decision[blo:bhi] = np.packbits(decided, bitorder="little")
+        return decision
+
+    def _count_pooled(self, votes: np.ndarray, rows: np.ndarray, decision: np.ndarray) -> None:
+        # count_xor on buffer-backed bitarrays: no copy, no unpacking (benchmarks/aggregate.py)
+        decided = bitarray(buffer=decision, endian="little")
+        for vote, row in zip(votes, rows, strict=True):
+            wrong = count_xor(bitarray(buffer=vote, endian="little"), decided)
+            self._counts[row] = self.config.forgetting * self._counts[row] + wrong
+
+    # ---- reports and checkpoints -------------------------------------------------
+
+    def client_weight_summary(self) -> dict[int, float]:
+        """Mean |w| each client's own record earns (0.0 before its first vote)."""
+        cfg = self.config
+        summary: dict[int, float] = {}
+        for client, row in self._row_of.items():
+            r = self._rounds[row]
+            if self._seen[row] == 0:
+                summary[client] = 0.0
+                continue
+            if cfg.pooled:
+                weights = quantize(
+                    llr_weight(self._counts[row] / self.num_coords, r, cfg.eps, cfg.weight_clip)
+                )
+            elif self._exact:
+                table = weight_table(int(r), cfg.eps, cfg.weight_clip, np.float64)
+                weights = np.take(table, self._counts[row])
+            else:
+                weights = quantize(llr_weight(self._counts[row], r, cfg.eps, cfg.weight_clip))
+            summary[client] = float(np.abs(weights).mean())
+        return summary
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        known = len(self._row_of)
+        return {
+            "client_ids": self._ids[:known].copy(),
+            "counts": self._counts[:known].copy(),
+            "rounds": self._rounds[:known].copy(),
+            "seen": self._seen[:known].copy(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        keys = {"client_ids", "counts", "rounds", "seen"}
+        if set(state) != keys:
+            raise ValueError(f"llr state needs keys {sorted(keys)}, got {sorted(state)}")
+        ids = np.asarray(state["client_ids"], dtype=np.int64)
+        counts = np.asarray(state["counts"], dtype=np.float64)
+        rounds = np.asarray(state["rounds"], dtype=np.float64)
+        seen = np.asarray(state["seen"], dtype=np.int64)
+        known = len(ids)
+        shape = (known,) if self.config.pooled else (known, self.num_coords)
+        if counts.shape != shape or rounds.shape != (known,) or seen.shape != (known,):
+            raise ValueError(
+                f"llr state for {known} clients has counts {counts.shape}, rounds "
+                f"{rounds.shape}, seen {seen.shape}; this run needs counts {shape} "
+                f"(pooled={self.config.pooled}, {self.num_coords} coordinates)"
+            )
+        if len(set(ids.tolist())) != known or (ids < 0).any():
+            raise ValueError("llr client_ids must be distinct non-negative integers")
+        if self._exact and not (np.all(counts == np.rint(counts)) and np.all(rounds == seen)):
+            raise ValueError(
+                "llr counts are fractional (forgetting < 1); this run has forgetting=1"
+            )
+        most = rounds * self.num_coords if self.config.pooled else rounds[:, np.newaxis]
+        if (counts < 0).any() or (self._exact and (counts > most).any()):
+            raise ValueError("llr counts must lie between 0 and the rounds counted")
+        self._ids = ids.copy()
+        self._counts = counts.astype(self._counts_dtype)
+        self._rounds = rounds.copy()
+        self._seen = seen.copy()
+        self._row_of = {int(client): row for row, client in enumerate(ids.tolist())}

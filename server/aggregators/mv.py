@@ -1,0 +1,29 @@
+"""signSGD-MV (Bernstein et al. 2018/2019): U_n = sign(sum_m Y_mn), counted on packed words.
+
+Ties (even M, exactly M/2 votes for +1) take the bit of a seeded fair coin,
+coin_rng(config.seed, round_index, TIE_COIN_KEY), drawn for every coordinate and
+read only where the vote is tied; see server/aggregators/bits.py. Stateless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from server.aggregators.base import Aggregator, register
+from server.aggregators.bits import majority_packed, tie_coin
+
+
+@register
+class MajorityVote(Aggregator):
+    name = "mv"
+
+    def aggregate(
+        self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
+    ) -> np.ndarray:
+        votes, _ = self.check_inputs(votes, client_ids, round_index)
+        coin = None
+        if votes.shape[0] % 2 == 0:  # odd M cannot tie: skip the draw
+            coin = tie_coin(self.config.seed, round_index, self.num_coords)
+        return majority_packed(votes, self.num_coords, coin)
