@@ -36,7 +36,7 @@ run: setup data-mnist
 	$(VENV)/bin/signfed local --clients 15 --batch-mode 4 --algorithm llr --dataset mnist \
 		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT)
 
-test: setup lint
+test: setup lint data-mnist
 	$(PY) -m pytest -q tests
 
 test-unit: setup

@@ -111,17 +111,15 @@ class ClientSession:
     # ---- the three calls --------------------------------------------------------------
 
     def _join(self, stub: pb_grpc.ParameterServerStub) -> None:
-        reply = stub.Join(
-            pb.JoinRequest(
-                protocol_version=PROTOCOL_VERSION,
-                client_name=self.config.name,
-                batch_size=self.config.batch_size,
-                token=self.config.token,
-                requested_id=self.client_id,
-            ),
-            timeout=self.config.connect_timeout_s,
-            wait_for_ready=True,
-        )
+        try:
+            reply = self._call_join(stub)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+                raise
+            raise ConnectionError(
+                f"no parameter server answered at {self.config.server} within "
+                f"{self.config.connect_timeout_s:.0f}s (check --server and that it runs)"
+            ) from None
         self.client_id, self.session = reply.client_id, reply.session
         if self.trainer is None or self.settings != reply.settings:
             self.settings = reply.settings
@@ -133,6 +131,19 @@ class ClientSession:
             self.client_id,
             self.config.batch_size,
             reply.round,
+        )
+
+    def _call_join(self, stub: pb_grpc.ParameterServerStub) -> pb.JoinReply:
+        return stub.Join(
+            pb.JoinRequest(
+                protocol_version=PROTOCOL_VERSION,
+                client_name=self.config.name,
+                batch_size=self.config.batch_size,
+                token=self.config.token,
+                requested_id=self.client_id,
+            ),
+            timeout=self.config.connect_timeout_s,
+            wait_for_ready=True,
         )
 
     def _fetch(self, stub: pb_grpc.ParameterServerStub) -> int:

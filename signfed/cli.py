@@ -21,11 +21,21 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> int:
+    import grpc
+
     from client.session import ClientSession
 
     config = options.client_config(args)
     torch.set_num_threads(config.threads)
-    result = ClientSession(config).run()
+    try:
+        result = ClientSession(config).run()
+    except grpc.RpcError as exc:  # the server's status message says what to change
+        code = exc.code()  # type: ignore[attr-defined]
+        print(f"signfed client: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 2
+    except ConnectionError as exc:
+        print(f"signfed client: {exc}", file=sys.stderr)
+        return 2
     logging.getLogger("signfed").info(
         "client done: %d rounds, %d resyncs, digest %s",
         result.rounds_done,
