@@ -9,6 +9,7 @@ CRC-32 before anything reaches the maths.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -48,25 +49,33 @@ def chunk_spans(total: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + chunk_bytes, total)
 
 
-def vote_messages(
+def _payload_chunks(
     round_index: int, packed: np.ndarray, num_coords: int, chunk_bytes: int
-) -> list[pb.ClientMessage]:
-    """A packed sign vector as one or more Vote messages."""
+) -> list[dict[str, Any]]:
+    """The fields shared by Vote and Decision, one dict per chunk; CRC on the last."""
     payload = packed.tobytes()
     crc = checksum(payload)
     spans = list(chunk_spans(len(payload), chunk_bytes))
     return [
-        pb.ClientMessage(
-            vote=pb.Vote(
-                round=round_index,
-                num_coords=num_coords,
-                offset=start,
-                last=(i == len(spans) - 1),
-                crc32=crc if i == len(spans) - 1 else 0,
-                signs=payload[start:stop],
-            )
-        )
+        {
+            "round": round_index,
+            "num_coords": num_coords,
+            "offset": start,
+            "last": i == len(spans) - 1,
+            "crc32": crc if i == len(spans) - 1 else 0,
+            "signs": payload[start:stop],
+        }
         for i, (start, stop) in enumerate(spans)
+    ]
+
+
+def vote_messages(
+    round_index: int, packed: np.ndarray, num_coords: int, chunk_bytes: int
+) -> list[pb.ClientMessage]:
+    """A packed sign vector as one or more Vote messages."""
+    return [
+        pb.ClientMessage(vote=pb.Vote(**fields))
+        for fields in _payload_chunks(round_index, packed, num_coords, chunk_bytes)
     ]
 
 
@@ -78,26 +87,12 @@ def decision_messages(
     model_digest: bytes = b"",
 ) -> list[pb.ServerMessage]:
     """A packed decision as one or more Decision messages; the digest rides on the last."""
-    payload = packed.tobytes()
-    crc = checksum(payload)
-    spans = list(chunk_spans(len(payload), chunk_bytes))
-    messages = []
-    for i, (start, stop) in enumerate(spans):
-        last = i == len(spans) - 1
-        messages.append(
-            pb.ServerMessage(
-                decision=pb.Decision(
-                    round=round_index,
-                    num_coords=num_coords,
-                    offset=start,
-                    last=last,
-                    crc32=crc if last else 0,
-                    signs=payload[start:stop],
-                    model_digest=model_digest if last else b"",
-                )
-            )
+    return [
+        pb.ServerMessage(
+            decision=pb.Decision(**fields, model_digest=model_digest if fields["last"] else b"")
         )
-    return messages
+        for fields in _payload_chunks(round_index, packed, num_coords, chunk_bytes)
+    ]
 
 
 class PayloadError(ValueError):
