@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +85,10 @@ class RoundCoordinator:
         self._bytes_down = 0
         self._round_opened = 0.0
         self._started = 0.0
-        self._pending_eval: tuple[dict[str, Any], asyncio.Future[tuple[float, float]]] | None = None
+        # Round records wait here until their evaluation (if any) is done: evaluation
+        # overlaps the next rounds, yet metrics.jsonl stays in round order.
+        self._records: deque[tuple[dict[str, Any], asyncio.Future[tuple[float, float]] | None]]
+        self._records = deque()
 
     # ---- membership of the cohort ------------------------------------------------
 
@@ -229,12 +233,12 @@ class RoundCoordinator:
         for link in recipients:
             for message in messages:
                 link.send(message)
-        await self._flush_pending_eval()
+        evaluation = None
         if (t + 1) % self.run.eval_every == 0 or last_round:
-            future = loop.run_in_executor(self._eval_executor, self.master.evaluate, new_flat)
-            self._pending_eval = (record, future)
-        else:
-            self._write(record)
+            evaluation = loop.run_in_executor(self._eval_executor, self.master.evaluate, new_flat)
+            evaluation.add_done_callback(lambda _: self._write_ready_records())
+        self._records.append((record, evaluation))
+        self._write_ready_records()
         if last_round:
             await self.finish()
         else:
@@ -242,16 +246,23 @@ class RoundCoordinator:
                 self._open_round()
             self._maybe_close()
 
-    async def _flush_pending_eval(self) -> None:
-        """Evaluation overlaps the next round; its record is written in round order."""
-        if self._pending_eval is None:
-            return
-        record, future = self._pending_eval
-        self._pending_eval = None
-        accuracy, loss = await future
-        record["accuracy"] = round(accuracy, 6)
-        record["loss"] = round(loss, 6)
-        self._write(record)
+    def _write_ready_records(self) -> None:
+        """Write records in round order, each once its evaluation has finished."""
+        while self._records:
+            record, evaluation = self._records[0]
+            if evaluation is not None:
+                if not evaluation.done():
+                    return
+                if evaluation.exception() is not None:  # keep training; say so in the log
+                    log.error(
+                        "evaluation of round %d failed: %r", record["round"], evaluation.exception()
+                    )
+                else:
+                    accuracy, loss = evaluation.result()
+                    record["accuracy"] = round(accuracy, 6)
+                    record["loss"] = round(loss, 6)
+            self._records.popleft()
+            self._write(record)
 
     def _write(self, record: dict[str, Any]) -> None:
         self.metrics.round(record, num_params=self.master.num_params)
@@ -275,7 +286,10 @@ class RoundCoordinator:
             return
         self.failed = self.failed or failure
         self.state = "done"
-        await self._flush_pending_eval()
+        pending = [e for _, e in self._records if e is not None]
+        if pending:
+            await asyncio.wait(pending)
+        self._write_ready_records()
         reason = self.failed or f"finished {self.round} rounds"
         stop = pb.ServerMessage(stop=pb.Stop(reason=reason, rounds_done=self.round))
         links = list(self.cohort.values()) + list(self.pending.values())
