@@ -293,7 +293,8 @@ class RoundCoordinator:
         reason = self.failed or f"finished {self.round} rounds"
         stop = pb.ServerMessage(stop=pb.Stop(reason=reason, rounds_done=self.round))
         links = list(self.cohort.values()) + list(self.pending.values())
-        self._stopped = {link.client_id for link in links}
+        # Only cohort members hold x^final; a client still waiting for admission does not.
+        self._stopped = set(self.cohort)
         for link in links:
             link.send(stop)
         self._check_goodbyes()
