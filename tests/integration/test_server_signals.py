@@ -1,0 +1,27 @@
+"""SIGTERM stops the server cleanly: exit code 1 and a summary that says why."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+from tests.integration.processes import spawn, stop_all, wait_for
+
+
+def test_sigterm_writes_a_summary_and_exits(tmp_path: Path) -> None:
+    port_file = tmp_path / "port"
+    server = spawn(
+        ["server", "--dataset", "digits", "--clients", "2", "--port", "0",
+         "--port-file", str(port_file), "--out", str(tmp_path)],
+        tmp_path / "server.log",
+    )  # fmt: skip
+    try:
+        wait_for(port_file.exists, 120, "the server to bind")
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 1
+    finally:
+        stop_all(server)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["error"] == "interrupted at round 0"
+    assert summary["rounds"] == 0 and summary["replicas_identical"] is False
