@@ -43,11 +43,6 @@ class MasterModel:
         self.round = round_index
         self._digest = digest(new_flat)
 
-    def restore(self, flat: np.ndarray, round_index: int) -> None:
-        if flat.shape != self.flat.shape:
-            raise ValueError(f"checkpoint has {flat.size} parameters, model has {self.flat.size}")
-        self.commit(np.asarray(flat, dtype=np.float32).copy(), round_index)
-
     def evaluate(self, flat: np.ndarray) -> tuple[float, float]:
         """(accuracy, loss) of a given vector on the test set; runs off the event loop."""
         set_flat(self._model, flat)

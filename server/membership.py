@@ -86,6 +86,3 @@ class Membership:
 
     def _lowest_free_id(self) -> int:
         return next(i for i in range(len(self._by_id) + 1) if i not in self._by_id)
-
-    def __len__(self) -> int:
-        return len(self._by_id)
