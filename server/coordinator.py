@@ -106,9 +106,7 @@ class RoundCoordinator:
         if self.state == "waiting" and len(self.pending) >= self.run.num_clients:
             self.state = "training"
             self._started = time.perf_counter()
-            self._open_round()
-        elif self.state == "training" and not self.cohort and not self._closing:
-            self._open_round()  # everyone else left: let the newcomer carry on alone
+        self._admit_waiting(at_boundary=False)
         return link
 
     def detach(self, link: Link) -> None:
@@ -119,12 +117,18 @@ class RoundCoordinator:
             del self.cohort[link.client_id]
             self.votes.pop(link.client_id, None)
             log.info("client %d left the cohort (%d remain)", link.client_id, len(self.cohort))
-            if self.state == "training" and not self.cohort and self.pending and not self._closing:
-                self._open_round()
+            self._admit_waiting(at_boundary=False)
             self._maybe_close()
         if self.state == "done":
             self._gone.add(link.client_id)
             self._check_goodbyes()
+
+    def _admit_waiting(self, *, at_boundary: bool) -> None:
+        """Waiting clients enter at a round boundary, or at once when no one is training
+        (round 0 just began, or everyone else left)."""
+        idle = not self.cohort and not self._closing
+        if self.state == "training" and self.pending and (at_boundary or idle):
+            self._open_round()
 
     def _open_round(self) -> None:
         """Admit waiting clients into the cohort for the current round."""
@@ -135,8 +139,7 @@ class RoundCoordinator:
             self.cohort[client_id] = link
             link.send(start)
             self._bytes_down += wire_size(start)
-        if self.pending:
-            log.info("round %d: admitted clients %s", self.round, sorted(self.pending))
+        log.info("round %d: admitted clients %s", self.round, sorted(self.pending))
         self.pending.clear()
         if not self._round_opened:
             self._round_opened = time.perf_counter()
@@ -242,8 +245,7 @@ class RoundCoordinator:
         if last_round:
             await self.finish()
         else:
-            if self.pending:
-                self._open_round()
+            self._admit_waiting(at_boundary=True)
             self._maybe_close()
 
     def _write_ready_records(self) -> None:
