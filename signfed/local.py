@@ -30,7 +30,8 @@ def _batch_sizes(args: argparse.Namespace) -> tuple[int, ...]:
     return parse_batch_sizes(args.batch_sizes or "64", args.clients)
 
 
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`signfed ARGV` in a child process of this Python, logging to `log_path`."""
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
         [sys.executable, "-m", "signfed.cli", *argv], stdout=log, stderr=subprocess.STDOUT
@@ -101,13 +102,13 @@ def run_local(args: argparse.Namespace) -> int:
         f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
         f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds -> {out}"
     )
-    server = _spawn(server_argv, out / "server.log")
+    server = spawn(server_argv, out / "server.log")
     clients: list[subprocess.Popen[bytes]] = []
     try:
         port = _wait_for_port(port_file, server, out / "server.log")
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i, batch in enumerate(sizes):
-            clients.append(_spawn(
+            clients.append(spawn(
                 ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
                  "--name", f"client-{i}", "--batch-size", str(batch), "--data-dir", args.data_dir,
                  "--chunk-bytes", str(wire.chunk_bytes),

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from signfed.local import spawn
 
-def spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "signfed.cli", *argv],
-        stdout=open(log, "wb"),  # noqa: SIM115 - owned by the child
-        stderr=subprocess.STDOUT,
-    )
+__all__ = ["read_metrics", "spawn", "stop_all", "wait_for"]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
