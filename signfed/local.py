@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from common.config import ConfigError, batch_sizes_for, parse_batch_sizes
 from signfed import options
@@ -32,10 +32,10 @@ def _batch_sizes(args: argparse.Namespace) -> tuple[int, ...]:
 
 def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     """`signfed ARGV` in a child process of this Python, logging to `log_path`."""
-    log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "signfed.cli", *argv], stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(log_path, "wb") as log:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "signfed.cli", *argv], stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def _wait_for_port(port_file: Path, server: subprocess.Popen[bytes], log_path: Path) -> int:
