@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from client.identity import client_name
 from client.trainer import LocalTrainer
 from common.codec import unpack_signs
 from common.config import PROTOCOL_VERSION, AggregatorConfig, ClientConfig, RunConfig
-from common.data import load_dataset
+from common.data import Dataset, load_dataset
 from common.params import digest, sign_step
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
@@ -68,10 +69,12 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
 class ClientSession:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
+        self.name = client_name(config.name, config.identity_file)
         self.client_id = config.client_id
         self.session = b""
         self.settings: pb.RunSettings | None = None
         self.trainer: LocalTrainer | None = None
+        self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
         self.resyncs = 0
         self.rounds_done = 0
@@ -121,15 +124,23 @@ class ClientSession:
                 f"{self.config.connect_timeout_s:.0f}s (check --server and that it runs)"
             ) from None
         self.client_id, self.session = reply.client_id, reply.session
-        if self.trainer is None or self.settings != reply.settings:
+        if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
             run = run_config_from(reply.settings)
-            dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
-            self.trainer = LocalTrainer(run, self.client_id, self.config.batch_size, dataset)
+            self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
+            self.trainer = None
+        if self.trainer is None or (self.trainer.client_id, self.trainer.batch_size) != (
+            reply.client_id,
+            reply.batch_size,
+        ):
+            run = run_config_from(reply.settings)
+            assert self.dataset is not None  # loaded above with the first settings
+            self.trainer = LocalTrainer(run, reply.client_id, reply.batch_size, self.dataset)
         log.info(
-            "joined as client %d (batch %d) at round %d",
+            "joined as client %d (%s, batch %d) at round %d",
             self.client_id,
-            self.config.batch_size,
+            self.name or "unnamed",
+            reply.batch_size,
             reply.round,
         )
 
@@ -137,7 +148,7 @@ class ClientSession:
         return stub.Join(
             pb.JoinRequest(
                 protocol_version=PROTOCOL_VERSION,
-                client_name=self.config.name,
+                client_name=self.name,
                 batch_size=self.config.batch_size,
                 token=self.config.token,
                 requested_id=self.client_id,

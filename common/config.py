@@ -22,6 +22,7 @@ BATCH_MODES: dict[int, tuple[int, ...]] = {
     3: (4,) * 12 + (304,) * 3,
     4: (4,) * 14 + (904,),
 }
+DEFAULT_BATCH_SIZE = 64  # what a client gets when neither it nor the server's plan chooses
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,10 @@ class RunConfig:
     dirichlet_alpha: float = 0.5  # for partition "dirichlet": smaller is more skewed
     digest_every: int = 10  # K: clients check their replica against the master every K rounds
     eval_every: int = 10  # evaluate the master model on the test set every this many rounds
+    # Per-client batch sizes by client id, handed to clients that do not choose their
+    # own (a replicated compose service cannot give each replica its own flag).
+    # Empty: DEFAULT_BATCH_SIZE for those clients.
+    batch_sizes: tuple[int, ...] = ()
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
 
     def __post_init__(self) -> None:
@@ -91,6 +96,15 @@ class RunConfig:
         )
         _require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
         _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
+        _require(
+            not self.batch_sizes or len(self.batch_sizes) == self.num_clients,
+            f"--batch-sizes lists {len(self.batch_sizes)} sizes for --clients {self.num_clients}",
+        )
+        _require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
+
+    def batch_size_for(self, client_id: int) -> int:
+        """The planned batch size of `client_id` (DEFAULT_BATCH_SIZE without a plan)."""
+        return self.batch_sizes[client_id] if self.batch_sizes else DEFAULT_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -129,7 +143,8 @@ class ClientConfig:
     server: str = "127.0.0.1:50051"  # host:port of the parameter server
     name: str = ""  # stable identity across restarts; empty: derived from the client id
     client_id: int = -1  # -1: the server picks the lowest free id
-    batch_size: int = 64
+    batch_size: int = 0  # 0: the size the server plans for this client's id
+    identity_file: str = ""  # keeps a generated name across restarts (replicated containers)
     data_dir: str = "data"
     token: str = ""
     threads: int = 1  # one thread keeps gradients bit-reproducible and clients side by side
@@ -139,7 +154,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         _require(":" in self.server, f"--server must be HOST:PORT, got {self.server!r}")
-        _require(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        _require(self.batch_size >= 0, f"--batch-size must be >= 0, got {self.batch_size}")
         _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         _require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")
 
@@ -154,6 +169,15 @@ def batch_sizes_for(mode: int, num_clients: int) -> tuple[int, ...]:
         "or give --batch-sizes",
     )
     return sizes
+
+
+def plan_batch_sizes(mode: int, text: str, num_clients: int) -> tuple[int, ...]:
+    """The server's per-client plan from --batch-mode or --batch-sizes; () for neither."""
+    if mode and text:
+        raise ConfigError("give --batch-mode or --batch-sizes, not both")
+    if mode:
+        return batch_sizes_for(mode, num_clients)
+    return parse_batch_sizes(text, num_clients) if text else ()
 
 
 def parse_batch_sizes(text: str, num_clients: int) -> tuple[int, ...]:

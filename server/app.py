@@ -60,7 +60,9 @@ async def create_server(config: ServerConfig) -> RunningServer:
         vote_executor=vote_executor,
         eval_executor=eval_executor,
     )
-    membership = Membership(capacity=run.num_clients, tokens=config.tokens)
+    membership = Membership(
+        capacity=run.num_clients, tokens=config.tokens, batch_plan=run.batch_size_for
+    )
     server = grpc.aio.server(options=grpc_options(config.wire))
     pb_grpc.add_ParameterServerServicer_to_server(ParameterServer(coordinator, membership), server)
     address = f"{config.host}:{config.port}"

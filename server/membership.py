@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.config import PROTOCOL_VERSION
+from common.config import DEFAULT_BATCH_SIZE, PROTOCOL_VERSION
 from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted, Unauthenticated
 
 
@@ -24,9 +25,15 @@ class Member:
 
 
 class Membership:
-    def __init__(self, capacity: int, tokens: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        tokens: tuple[str, ...] = (),
+        batch_plan: Callable[[int], int] = lambda _id: DEFAULT_BATCH_SIZE,
+    ) -> None:
         self.capacity = capacity  # most distinct clients this run admits
         self._tokens = tokens
+        self._batch_plan = batch_plan  # client id -> batch size, for clients that ask 0
         self._by_id: dict[int, Member] = {}
 
     def join(
@@ -39,8 +46,10 @@ class Membership:
             )
         if self._tokens and not any(hmac.compare_digest(token, t) for t in self._tokens):
             raise Unauthenticated("unknown or missing token: pass the run's --token")
-        if batch_size < 1:
-            raise FailedPrecondition(f"batch size must be >= 1, got {batch_size}")
+        if batch_size < 0:
+            raise FailedPrecondition(
+                f"batch size must be >= 0 (0: the server's plan), got {batch_size}"
+            )
         existing = self._find(name) if name else None
         if existing is not None:
             if requested_id >= 0 and requested_id != existing.client_id:
@@ -49,7 +58,7 @@ class Membership:
                     f"not {requested_id}"
                 )
             existing.session = secrets.token_bytes(16)
-            existing.batch_size = batch_size
+            existing.batch_size = batch_size or self._batch_plan(existing.client_id)
             return existing
         if len(self._by_id) >= self.capacity:
             raise ResourceExhausted(
@@ -65,7 +74,7 @@ class Membership:
         member = Member(
             client_id=client_id,
             name=name or f"client-{client_id}",
-            batch_size=batch_size,
+            batch_size=batch_size or self._batch_plan(client_id),
             session=secrets.token_bytes(16),
         )
         self._by_id[client_id] = member

@@ -62,6 +62,7 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
             settings=self.settings,
             round=master.round,
             model_digest=master.digest,
+            batch_size=member.batch_size,
         )
 
     async def Train(

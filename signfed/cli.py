@@ -1,4 +1,8 @@
-"""`signfed` command: server, client, local cluster, data fetching."""
+"""`signfed` command: server, client, local cluster, status, data fetching.
+
+Subcommands import what they need when they run: `signfed status` (the compose
+healthcheck) must not pay for importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import argparse
 import asyncio
 import logging
 import sys
-
-import torch
 
 from common.config import ConfigError
 from signfed import options
@@ -22,6 +24,7 @@ def _server(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace) -> int:
     import grpc
+    import torch
 
     from client.session import ClientSession
 
@@ -49,6 +52,12 @@ def _local(args: argparse.Namespace) -> int:
     from signfed.local import run_local
 
     return run_local(args)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from signfed.status import run_status
+
+    return run_status(args)
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -83,17 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_data_option(local)
     g = local.add_argument_group("local cluster")
     g.add_argument(
-        "--batch-sizes",
-        default="",
-        help="per-client batch sizes, e.g. 4,4,904 (one value applies to all; default: 64 each)",
-    )
-    g.add_argument(
-        "--batch-mode",
-        type=int,
-        default=0,
-        help="the paper's presets 1-4 for 15 clients (1: all 64; 4: fourteen at 4, one at 904)",
-    )
-    g.add_argument(
         "--out",
         default="runs/local",
         help="run directory: metrics, summary, logs (default: %(default)s)",
@@ -105,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads for the server's evaluation (default: %(default)s)",
     )
     local.set_defaults(handler=_local)
+
+    status = sub.add_parser(
+        "status", help="ask a server for its state; exit 1 if it does not answer"
+    )
+    options.add_status_options(status)
+    status.set_defaults(handler=_status)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
     fetch.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))

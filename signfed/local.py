@@ -15,19 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, batch_sizes_for, parse_batch_sizes
+from common.config import DEFAULT_BATCH_SIZE
 from signfed import options
 
 PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
 CLIENT_EXIT_WAIT_S = 30.0
-
-
-def _batch_sizes(args: argparse.Namespace) -> tuple[int, ...]:
-    if args.batch_mode and args.batch_sizes:
-        raise ConfigError("give --batch-mode or --batch-sizes, not both")
-    if args.batch_mode:
-        return batch_sizes_for(args.batch_mode, args.clients)
-    return parse_batch_sizes(args.batch_sizes or "64", args.clients)
 
 
 def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -85,8 +77,8 @@ class Progress:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    sizes = _batch_sizes(args)
     run = options.run_config(args)
+    sizes = run.batch_sizes or (DEFAULT_BATCH_SIZE,) * run.num_clients
     wire = options.wire_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,10 +99,10 @@ def run_local(args: argparse.Namespace) -> int:
     try:
         port = _wait_for_port(port_file, server, out / "server.log")
         print(f"server listening on 127.0.0.1:{port}", flush=True)
-        for i, batch in enumerate(sizes):
+        for i in range(run.num_clients):  # each takes the server's batch plan for its id
             clients.append(spawn(
                 ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
-                 "--name", f"client-{i}", "--batch-size", str(batch), "--data-dir", args.data_dir,
+                 "--name", f"client-{i}", "--data-dir", args.data_dir,
                  "--chunk-bytes", str(wire.chunk_bytes),
                  "--max-message-bytes", str(wire.max_message_bytes)],
                 out / f"client-{i}.log",

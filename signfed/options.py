@@ -17,6 +17,7 @@ from common.config import (
     RunConfig,
     ServerConfig,
     WireConfig,
+    plan_batch_sizes,
 )
 
 ALGORITHMS = ("llr", "mv")
@@ -59,6 +60,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--dirichlet-alpha", 0.5, "concentration for --partition dirichlet", type=float)
     _add(g, "--digest-every", 10, "clients check their replica's digest every K rounds", type=int)
     _add(g, "--eval-every", 10, "evaluate the master model every this many rounds", type=int)
+    _add(
+        g,
+        "--batch-mode",
+        0,
+        "the paper's per-client batch sizes for --clients 15 (1: all 64; 2: nine at 4, six "
+        "at 154; 3: twelve at 4, three at 304; 4: fourteen at 4, one at 904); 0: none",
+        type=int,
+    )
+    _add(
+        g,
+        "--batch-sizes",
+        "",
+        "per-client batch sizes by client id, e.g. 4,4,904 (one value applies to all); "
+        "given to clients started without --batch-size; empty: 64 each",
+    )
     a = parser.add_argument_group("aggregation")
     _add(a, "--algorithm", "llr", "llr = IT-signSGD, mv = signSGD-MV", choices=ALGORITHMS)
     _add(a, "--warmup-rounds", 100, "llr: plain majority for the first T_in rounds", type=int)
@@ -100,12 +116,30 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--server", "127.0.0.1:50051", "parameter server HOST:PORT")
     _add(g, "--name", "", "stable name across restarts; empty: client-<id>")
     _add(g, "--client-id", -1, "ask for this id; -1 takes the lowest free one", type=int)
-    _add(g, "--batch-size", 64, "this client's minibatch size", type=int)
+    _add(
+        g,
+        "--batch-size",
+        0,
+        "this client's minibatch size; 0 takes the server's plan for its id",
+        type=int,
+    )
+    _add(
+        g,
+        "--identity-file",
+        "",
+        "with no --name: keep a generated name in this file, so a restart rejoins as the "
+        "same client",
+    )
     _add(g, "--token", "", "credential, when the server requires one")
     _add(g, "--threads", 1, "torch threads for the gradient", type=int)
     _add(
         g, "--connect-timeout", 60.0, "give up after this many seconds without a server", type=float
     )
+
+
+def add_status_options(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "--server", "127.0.0.1:50051", "parameter server HOST:PORT")
+    _add(parser, "--timeout", 5.0, "seconds to wait for an answer", type=float)
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +159,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         dirichlet_alpha=args.dirichlet_alpha,
         digest_every=args.digest_every,
         eval_every=args.eval_every,
+        batch_sizes=plan_batch_sizes(args.batch_mode, args.batch_sizes, args.clients),
         aggregator=AggregatorConfig(
             algorithm=args.algorithm,
             warmup_rounds=args.warmup_rounds,
@@ -160,6 +195,7 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
         name=args.name or (f"client-{args.client_id}" if args.client_id >= 0 else ""),
         client_id=args.client_id,
         batch_size=args.batch_size,
+        identity_file=args.identity_file,
         data_dir=args.data_dir,
         token=args.token,
         threads=args.threads,
@@ -181,4 +217,6 @@ def run_flags(run: RunConfig, wire: WireConfig) -> list[str]:
         "--weight-clip", repr(agg.weight_clip), "--forgetting", repr(agg.forgetting),
         "--chunk-bytes", str(wire.chunk_bytes), "--max-message-bytes", str(wire.max_message_bytes),
     ]  # fmt: skip
+    if run.batch_sizes:
+        flags += ["--batch-sizes", ",".join(map(str, run.batch_sizes))]
     return flags + (["--pooled"] if agg.pooled else [])

@@ -50,18 +50,20 @@ class RunSettings(_message.Message):
     def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., dirichlet_alpha: _Optional[float] = ...) -> None: ...
 
 class JoinReply(_message.Message):
-    __slots__ = ("client_id", "session", "settings", "round", "model_digest")
+    __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     client_id: int
     session: bytes
     settings: RunSettings
     round: int
     model_digest: bytes
-    def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ..., settings: _Optional[_Union[RunSettings, _Mapping]] = ..., round: _Optional[int] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+    batch_size: int
+    def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ..., settings: _Optional[_Union[RunSettings, _Mapping]] = ..., round: _Optional[int] = ..., model_digest: _Optional[bytes] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class Attach(_message.Message):
     __slots__ = ("client_id", "session")

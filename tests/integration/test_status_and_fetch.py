@@ -48,3 +48,30 @@ def test_fetch_model_streams_chunks_that_match_the_digest(
     flat = np.frombuffer(b"".join(c.data for c in chunks), dtype="<f4")
     assert flat.size == n
     assert digest(flat) == chunks[-1].model_digest == reply.model_digest
+
+
+def test_status_command_prints_json_and_fails_without_a_server(start_server: Any) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    server = start_server(num_clients=2, rounds=3)
+    cli = [sys.executable, "-m", "signfed.cli", "status", "--timeout", "10", "--server"]
+    done = subprocess.run([*cli, server.address], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "state": "waiting",
+        "round": 0,
+        "rounds": 3,
+        "active_clients": 0,
+        "algorithm": "llr",
+        "last_accuracy": 0.0,
+    }
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+        done = subprocess.run(
+            [*cli[:-3], "--timeout", "2", "--server", dead], capture_output=True, text=True
+        )
+    assert done.returncode == 1 and "UNAVAILABLE" in done.stderr

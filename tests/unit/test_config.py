@@ -85,3 +85,18 @@ def test_environment_feeds_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     args = build_parser().parse_args(["server"])
     assert options.run_config(args).rounds == 42
     assert options.run_config(args).aggregator.algorithm == "mv"
+
+
+def test_server_batch_plan() -> None:
+    from common.config import RunConfig, plan_batch_sizes
+
+    assert plan_batch_sizes(0, "", 3) == ()
+    assert plan_batch_sizes(0, "8", 2) == (8, 8)
+    assert plan_batch_sizes(4, "", 15)[-1] == 904
+    with pytest.raises(ConfigError, match="not both"):
+        plan_batch_sizes(4, "8", 15)
+    run = RunConfig(num_clients=3, batch_sizes=(4, 4, 904))
+    assert [run.batch_size_for(i) for i in range(3)] == [4, 4, 904]
+    assert RunConfig(num_clients=3).batch_size_for(2) == 64
+    with pytest.raises(ConfigError, match="lists 2 sizes for --clients 3"):
+        RunConfig(num_clients=3, batch_sizes=(4, 4))

@@ -1,0 +1,32 @@
+"""A client's name: the one thing that makes a restarted client the same client.
+
+An explicit --name wins. Otherwise, with --identity-file, the first start generates a
+name and writes it there, and every restart reads it back: a replicated container
+(one compose service scaled to 15) keeps its writable layer across restarts, so each
+replica keeps its own name, and with it its client id and LLR statistics.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+
+
+def client_name(name: str, identity_file: str) -> str:
+    """`name`, else the name kept in `identity_file` (created on first use), else ""."""
+    if name or not identity_file:
+        return name
+    path = Path(identity_file)
+    if path.exists():
+        kept = path.read_text(encoding="utf-8").strip()
+        if not kept:
+            raise ValueError(f"--identity-file {path} is empty: delete it to get a new name")
+        return kept
+    generated = f"{socket.gethostname()}-{secrets.token_hex(4)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(generated + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written name behind
+    return generated
