@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DATA   ?= data
 OUT    ?= runs/demo
+# docker compose v2 when installed, else v1's docker-compose (Debian's package).
+COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: setup run test test-unit test-integration lint proto data data-mnist data-fashion bench clean
+.PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
+	data-fashion bench images wheelhouse up down clean
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
 # (constraints.txt): a looser range can pull a multi-GB CUDA build.
@@ -37,6 +40,8 @@ run: setup data-mnist
 		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT)
 
 test: setup lint data-mnist
+	@docker info > /dev/null 2>&1 || echo "*** No Docker engine answers: the container tests" \
+		"(tests/docker) will be SKIPPED. bash .ci/run starts an engine and runs them. ***"
 	$(PY) -m pytest -q tests
 
 test-unit: setup
@@ -45,6 +50,10 @@ test-unit: setup
 test-integration: setup
 	$(PY) -m pytest -q tests/integration
 
+# Container tests alone; they fail (not skip) here when no engine answers.
+test-docker: setup
+	SIGNFED_REQUIRE_DOCKER=1 $(PY) -m pytest -q -rA tests/docker
+
 lint: setup
 	$(VENV)/bin/ruff check common server client signfed tests benchmarks
 	$(VENV)/bin/ruff format --check common server client signfed tests benchmarks
@@ -52,6 +61,25 @@ lint: setup
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
+
+# The image, through compose (SIGNFED_BASE_IMAGE / SIGNFED_WHEELHOUSE from .env or the
+# environment choose the base and an offline wheelhouse).
+images:
+	$(COMPOSE) build server
+
+# Wheels for an air-gapped image build: make wheelhouse, then
+# SIGNFED_WHEELHOUSE=.whl make images
+wheelhouse:
+	sh docker/wheelhouse.sh .whl
+
+# The demo cluster in containers; exits with the server's exit code (the run's result).
+up: images
+	$(COMPOSE) up
+	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q server)); \
+		echo "server exited with $$code"; exit $$code
+
+down:
+	$(COMPOSE) down --remove-orphans
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
