@@ -124,16 +124,15 @@ class ClientSession:
                 f"{self.config.connect_timeout_s:.0f}s (check --server and that it runs)"
             ) from None
         self.client_id, self.session = reply.client_id, reply.session
+        run = run_config_from(reply.settings)
         if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
-            run = run_config_from(reply.settings)
             self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
             self.trainer = None
         if self.trainer is None or (self.trainer.client_id, self.trainer.batch_size) != (
             reply.client_id,
             reply.batch_size,
         ):
-            run = run_config_from(reply.settings)
             assert self.dataset is not None  # loaded above with the first settings
             self.trainer = LocalTrainer(run, reply.client_id, reply.batch_size, self.dataset)
         log.info(

