@@ -57,10 +57,11 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
         num_clients=settings.num_clients,
         rounds=settings.rounds,
         learning_rate=float(np.float32(settings.learning_rate)),
+        lr_schedule=settings.lr_schedule or "constant",
         seed=settings.seed,
         partition=settings.partition,
         classes_per_client=settings.classes_per_client,
-        dirichlet_alpha=float(np.float32(settings.dirichlet_alpha)),
+        dirichlet_alpha=settings.dirichlet_alpha,
         digest_every=settings.digest_every,
         aggregator=AggregatorConfig(algorithm=settings.algorithm),
     )
@@ -73,6 +74,7 @@ class ClientSession:
         self.client_id = config.client_id
         self.session = b""
         self.settings: pb.RunSettings | None = None
+        self.run_config: RunConfig | None = None
         self.trainer: LocalTrainer | None = None
         self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
@@ -125,6 +127,7 @@ class ClientSession:
             ) from None
         self.client_id, self.session = reply.client_id, reply.session
         run = run_config_from(reply.settings)
+        self.run_config = run
         if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
             self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
@@ -192,7 +195,7 @@ class ClientSession:
                     )
                     if packed is None:
                         continue
-                    self._apply(packed)
+                    self._apply(packed, d.round)
                     self.rounds_done = d.round + 1
                     if d.model_digest:
                         self._ensure_replica(stub, d.model_digest, d.round + 1)
@@ -226,10 +229,10 @@ class ClientSession:
         ):
             outbox.put(message)
 
-    def _apply(self, packed: np.ndarray) -> None:
-        assert self.flat is not None and self.settings is not None
+    def _apply(self, packed: np.ndarray, round_index: int) -> None:
+        assert self.flat is not None and self.settings is not None and self.run_config is not None
         signs = unpack_signs(packed, int(self.settings.num_params))
-        self.flat = sign_step(self.flat, signs, self.settings.learning_rate)
+        self.flat = sign_step(self.flat, signs, self.run_config.learning_rate_at(round_index))
 
     def _ensure_replica(
         self, stub: pb_grpc.ParameterServerStub, expected: bytes, round_index: int

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from common.codec import coin_rng, pack_signs
 from common.config import RunConfig
 from common.data import Dataset
-from common.models import build_model
+from common.models import as_model_input, build_model
 from common.params import get_flat_grad, set_flat
 from common.partitions import partition_indices
 from common.sampling import minibatch_indices
@@ -49,7 +49,8 @@ class LocalTrainer:
         set_flat(self.model, flat)
         self.model.train()
         self.model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.model(self.dataset.train_x[batch]), self.dataset.train_y[batch])
+        inputs = as_model_input(self.dataset.train_x[batch])
+        loss = F.cross_entropy(self.model(inputs), self.dataset.train_y[batch])
         loss.backward()  # type: ignore[no-untyped-call]
         return get_flat_grad(self.model)
 

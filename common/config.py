@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.schedule import LR_SCHEDULES, learning_rate_at
+
 PROTOCOL_VERSION = "signfed.v1"
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "synthetic")
-MODELS = ("mlp", "net")
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
+MODELS = ("mlp", "net", "resnet56")
 PARTITIONS = ("copy", "iid", "classes", "dirichlet")
-DEFAULT_MODEL = {"digits": "mlp", "synthetic": "mlp", "mnist": "net", "fashion-mnist": "net"}
+DEFAULT_MODEL = {
+    "digits": "mlp",
+    "synthetic": "mlp",
+    "mnist": "net",
+    "fashion-mnist": "net",
+    "cifar10": "resnet56",
+}
 
 # The paper's batch modes for M = 15 clients, total batch 960 (DESIGN.md).
 BATCH_MODES: dict[int, tuple[int, ...]] = {
@@ -60,6 +68,7 @@ class RunConfig:
     num_clients: int = 3  # the cohort size the server waits for before round 0
     rounds: int = 100
     learning_rate: float = 1e-3  # paper: constant 1e-3, no momentum, no weight decay
+    lr_schedule: str = "constant"  # the paper's; "step" / "cosine" decay calm late rounds
     seed: int = 0  # model init, data shuffles, zero/tie coins
     partition: str = "copy"  # "copy": each client holds a shuffled copy of all data (paper)
     classes_per_client: int = 2  # for partition "classes"
@@ -82,6 +91,10 @@ class RunConfig:
         _require(self.num_clients >= 1, f"--clients must be >= 1, got {self.num_clients}")
         _require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
         _require(self.learning_rate > 0, f"--lr must be > 0, got {self.learning_rate}")
+        _require(
+            self.lr_schedule in LR_SCHEDULES,
+            f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
+        )
         _require(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
         _require(
             self.partition in PARTITIONS,
@@ -101,6 +114,10 @@ class RunConfig:
             f"--batch-sizes lists {len(self.batch_sizes)} sizes for --clients {self.num_clients}",
         )
         _require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
+
+    def learning_rate_at(self, round_index: int) -> float:
+        """The lr of the update that ends round `round_index` (see common.schedule)."""
+        return learning_rate_at(self.learning_rate, self.lr_schedule, round_index, self.rounds)
 
     def batch_size_for(self, client_id: int) -> int:
         """The planned batch size of `client_id` (DEFAULT_BATCH_SIZE without a plan)."""

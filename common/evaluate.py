@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from common.models import as_model_input
+
 
 def evaluate(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000
@@ -28,7 +30,7 @@ def evaluate(
     try:
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                logits = model(x[start : start + batch_size])
+                logits = model(as_model_input(x[start : start + batch_size]))
                 labels = y[start : start + batch_size]
                 # Per-batch sums accumulate in a Python float (float64) across batches.
                 total_loss += F.cross_entropy(logits, labels, reduction="sum").double().item()

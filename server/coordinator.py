@@ -182,14 +182,17 @@ class RoundCoordinator:
     # ---- closing a round -----------------------------------------------------------
 
     def _decode_and_step(
-        self, votes: np.ndarray, ids: list[int], round_index: int
-    ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Off the loop: the vote and x - lr * U. Returns (decision, new model, ms)."""
+        self, votes: np.ndarray, ids: list[int], round_index: int, report_weights: bool
+    ) -> tuple[np.ndarray, np.ndarray, float, dict[int, float]]:
+        """Off the loop: the vote and x - lr_t * U. Returns (decision, new model, ms, and
+        when asked each client's mean |weight|: read here, before the next round's vote
+        changes the statistics)."""
         started = time.perf_counter()
         decision = self.aggregator.aggregate(votes, ids, round_index)
         elapsed_ms = (time.perf_counter() - started) * 1e3
         signs = unpack_signs(decision, self.master.num_params)
-        return decision, self.master.updated(signs), elapsed_ms
+        weights = self.aggregator.client_weight_summary() if report_weights else {}
+        return decision, self.master.updated(signs, round_index), elapsed_ms, weights
 
     async def _close_round(self) -> None:
         try:
@@ -203,11 +206,12 @@ class RoundCoordinator:
         t = self.round
         ids = sorted(self.votes)
         stacked = np.stack([self.votes[i] for i in ids])  # (M, N/8) uint8
-        decision, new_flat, aggregate_ms = await loop.run_in_executor(
-            self._vote_executor, self._decode_and_step, stacked, ids, t
+        last_round = t + 1 >= self.run.rounds
+        evaluate = (t + 1) % self.run.eval_every == 0 or last_round
+        decision, new_flat, aggregate_ms, weights = await loop.run_in_executor(
+            self._vote_executor, self._decode_and_step, stacked, ids, t, evaluate
         )
         self.master.commit(new_flat, t + 1)
-        last_round = t + 1 >= self.run.rounds
         digest_due = (t + 1) % self.run.digest_every == 0 or last_round
         messages = decision_messages(
             t,
@@ -236,8 +240,10 @@ class RoundCoordinator:
         for link in recipients:
             for message in messages:
                 link.send(message)
+        if weights:
+            record["client_weights"] = {str(i): round(w, 6) for i, w in weights.items()}
         evaluation = None
-        if (t + 1) % self.run.eval_every == 0 or last_round:
+        if evaluate:
             evaluation = loop.run_in_executor(self._eval_executor, self.master.evaluate, new_flat)
             evaluation.add_done_callback(lambda _: self._write_ready_records())
         self._records.append((record, evaluation))

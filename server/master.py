@@ -33,9 +33,10 @@ class MasterModel:
     def digest(self) -> bytes:
         return self._digest
 
-    def updated(self, signs: np.ndarray) -> np.ndarray:
-        """x - lr * U as a new array; pure, safe to run off the event loop."""
-        return sign_step(self.flat, signs, self._run.learning_rate)
+    def updated(self, signs: np.ndarray, round_index: int) -> np.ndarray:
+        """x - lr_t * U as a new array, closing round `round_index`; pure, safe to run off
+        the event loop."""
+        return sign_step(self.flat, signs, self._run.learning_rate_at(round_index))
 
     def commit(self, new_flat: np.ndarray, round_index: int) -> None:
         """Swap in x^{round_index} (on the event loop)."""

@@ -19,6 +19,40 @@ class MetricsWriter:
         self.last_accuracy: float | None = None
         self.last_loss: float | None = None
 
+    def totals(self) -> dict[str, Any]:
+        """The running totals, for a checkpoint."""
+        return {
+            "total_up": self.total_up,
+            "total_down": self.total_down,
+            "float32_bytes": self.float32_bytes,
+            "last_accuracy": self.last_accuracy,
+            "last_loss": self.last_loss,
+        }
+
+    @classmethod
+    def resumed(cls, out_dir: str | Path, totals: dict[str, Any], next_round: int) -> MetricsWriter:
+        """A writer that continues a checkpointed run at `next_round`.
+
+        Records of rounds >= next_round were written after the checkpoint and will be
+        written again by the rerun: they are dropped (atomically) before appending.
+        """
+        path = Path(out_dir) / "metrics.jsonl"
+        kept = []
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+                if line.endswith("\n") and json.loads(line)["round"] < next_round:
+                    kept.append(line)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+        writer = cls(out_dir)
+        writer.total_up = int(totals["total_up"])
+        writer.total_down = int(totals["total_down"])
+        writer.float32_bytes = int(totals["float32_bytes"])
+        writer.last_accuracy = totals["last_accuracy"]
+        writer.last_loss = totals["last_loss"]
+        return writer
+
     def round(self, record: dict[str, Any], *, num_params: int) -> None:
         """Append one round's record; keeps the running totals for the summary."""
         self.total_up += int(record["bytes_up"])

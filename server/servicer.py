@@ -23,6 +23,7 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
         model=run.model,
         num_params=num_params,
         learning_rate=run.learning_rate,
+        lr_schedule=run.lr_schedule,
         rounds=run.rounds,
         seed=run.seed,
         digest_every=run.digest_every,

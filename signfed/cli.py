@@ -55,6 +55,48 @@ def _local(args: argparse.Namespace) -> int:
     return run_local(args)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import torch
+
+    from signfed.progress import Progress
+    from signfed.simulation import Simulation, SimulationConfig
+
+    config = SimulationConfig(
+        run=options.run_config(args),
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
+        wire=options.wire_config(args),
+    )
+    torch.set_num_threads(config.threads)
+    run = config.run
+    print(
+        f"signfed simulate: {run.num_clients} clients, batch sizes "
+        f"{[run.batch_size_for(i) for i in range(run.num_clients)]}, "
+        f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds "
+        f"-> {args.out}"
+    )
+    s = Simulation(config).run_all(Progress(run.rounds))
+    accuracy = s["final_accuracy"]
+    print(
+        f"done: {s['rounds']} rounds in {s['wall_seconds']:.1f}s  final accuracy "
+        f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  digest {s['model_digest'][:16]}"
+    )
+    print(f"metrics: {args.out}/metrics.jsonl  summary: {args.out}/summary.json")
+    return 0
+
+
+def _batch_modes(args: argparse.Namespace) -> int:
+    from signfed.experiment import run_batch_modes
+    from signfed.experiment_report import write_report
+
+    config = options.batch_modes_config(args)
+    specs = run_batch_modes(config) if not args.report_only else None
+    write_report(config, specs)
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from signfed.status import run_status
 
@@ -105,6 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads for the server's evaluation (default: %(default)s)",
     )
     local.set_defaults(handler=_local)
+
+    simulate = sub.add_parser(
+        "simulate", help="all clients in one process, no gRPC: same bits as `local`"
+    )
+    options.add_run_options(simulate, options.SIMULATED_ALGORITHMS)
+    options.add_wire_options(simulate)
+    options.add_data_option(simulate)
+    options.add_simulate_options(simulate)
+    simulate.set_defaults(handler=_simulate)
+
+    experiment = sub.add_parser("experiment", help="grids of simulated runs, with figures")
+    grids = experiment.add_subparsers(dest="experiment", required=True)
+    batch_modes = grids.add_parser(
+        "batch-modes",
+        help="the paper's Figure 1: batch modes x {llr, mv, sgd} x seeds; resumable",
+    )
+    options.add_batch_modes_options(batch_modes)
+    options.add_data_option(batch_modes)
+    batch_modes.set_defaults(handler=_batch_modes)
 
     status = sub.add_parser(
         "status", help="ask a server for its state; exit 1 if it does not answer"

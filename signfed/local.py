@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from signfed import options
+from signfed.progress import FollowMetrics, Progress
 
 PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
 CLIENT_EXIT_WAIT_S = 30.0
@@ -39,40 +39,6 @@ def _wait_for_port(port_file: Path, server: subprocess.Popen[bytes], log_path: P
             raise RuntimeError(f"server exited with {server.returncode} before binding:\n{tail}")
         time.sleep(0.1)
     raise TimeoutError(f"server did not bind within {PORT_WAIT_S:.0f}s (see {log_path})")
-
-
-class Progress:
-    """Follows metrics.jsonl and prints a line at evaluations and every ~10% of rounds."""
-
-    def __init__(self, path: Path, rounds: int) -> None:
-        self.path = path
-        self.rounds = rounds
-        self.every = max(1, rounds // 10)
-        self._offset = 0
-        self.records: list[dict[str, Any]] = []
-
-    def poll(self) -> None:
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as f:
-            f.seek(self._offset)
-            for line in f:
-                if not line.endswith("\n"):
-                    break  # a half-written line: read it next time
-                self._offset += len(line.encode())
-                record = json.loads(line)
-                self.records.append(record)
-                if "accuracy" in record or (record["round"] + 1) % self.every == 0:
-                    self._show(record)
-
-    def _show(self, r: dict[str, Any]) -> None:
-        accuracy = f"  accuracy {r['accuracy']:.4f}" if "accuracy" in r else ""
-        print(
-            f"round {r['round'] + 1:>5}/{self.rounds}  {r['seconds']:8.1f}s  "
-            f"clients {r['clients']:>3}  up {r['bytes_up']:>9,} B  down {r['bytes_down']:>9,} B"
-            f"{accuracy}",
-            flush=True,
-        )
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -106,7 +72,7 @@ def run_local(args: argparse.Namespace) -> int:
                  "--max-message-bytes", str(wire.max_message_bytes)],
                 out / f"client-{i}.log",
             ))  # fmt: skip
-        progress = Progress(out / "metrics.jsonl", run.rounds)
+        progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
         while server.poll() is None:
             progress.poll()
             time.sleep(0.5)

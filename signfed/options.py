@@ -19,8 +19,10 @@ from common.config import (
     WireConfig,
     plan_batch_sizes,
 )
+from common.schedule import LR_SCHEDULES
 
-ALGORITHMS = ("llr", "mv")
+ALGORITHMS = ("llr", "mv")  # what the networked server decodes
+SIMULATED_ALGORITHMS = (*ALGORITHMS, "sgd")  # sgd: float32 averaging, simulation only
 
 
 def _env(flag: str, default: Any) -> Any:
@@ -34,7 +36,9 @@ def _add(group: Any, flag: str, default: Any, help: str, **kwargs: Any) -> None:
     )
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_run_options(
+    parser: argparse.ArgumentParser, algorithms: tuple[str, ...] = ALGORITHMS
+) -> None:
     g = parser.add_argument_group("training run (the server hands these to every client)")
     _add(g, "--dataset", "digits", "dataset", choices=DATASETS)
     _add(
@@ -47,6 +51,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--clients", 3, "number of clients the server waits for before round 0", type=int)
     _add(g, "--rounds", 100, "training rounds", type=int)
     _add(g, "--lr", 1e-3, "learning rate: x <- x - lr * sign", type=float)
+    _add(
+        g,
+        "--lr-schedule",
+        "constant",
+        "lr over the run: constant (the paper), step (x0.1 at 1/2 and 3/4), cosine",
+        choices=LR_SCHEDULES,
+    )
     _add(g, "--seed", 0, "seed for model init, data shuffles and coins", type=int)
     _add(
         g,
@@ -76,7 +87,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "given to clients started without --batch-size; empty: 64 each",
     )
     a = parser.add_argument_group("aggregation")
-    _add(a, "--algorithm", "llr", "llr = IT-signSGD, mv = signSGD-MV", choices=ALGORITHMS)
+    _add(
+        a,
+        "--algorithm",
+        "llr",
+        "llr = IT-signSGD, mv = signSGD-MV"
+        + (", sgd = float32 averaging" if "sgd" in algorithms else ""),
+        choices=algorithms,
+    )
     _add(a, "--warmup-rounds", 100, "llr: plain majority for the first T_in rounds", type=int)
     _add(a, "--eps", 1e-5, "llr: eps inside log((1-p)/p)", type=float)
     _add(a, "--weight-clip", 10.0, "llr: clip weights to +-this", type=float)
@@ -137,6 +155,88 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_simulate_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("simulation")
+    _add(g, "--out", "runs/simulate", "run directory: metrics, summary, checkpoint")
+    _add(
+        g,
+        "--threads",
+        1,
+        "torch threads; keep the clients' count (1) for bits equal to a networked run",
+        type=int,
+    )
+    _add(
+        g,
+        "--checkpoint-every",
+        100,
+        "write a checkpoint every this many rounds (0: never); a rerun with the same "
+        "--out and settings resumes from it",
+        type=int,
+    )
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _word_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("experiment")
+    _add(g, "--dataset", "mnist", "dataset", choices=DATASETS)
+    _add(g, "--rounds", 1000, "rounds per run (the paper: 3000)", type=int)
+    _add(g, "--seeds", 2, "runs per setting, seeds 0 .. S-1", type=int)
+    _add(g, "--modes", "1,2,3,4", "batch modes to run", type=_int_list)
+    _add(g, "--algorithms", "llr,mv,sgd", "algorithms to run", type=_word_list)
+    _add(g, "--out", "runs/batch-modes", "where the CSVs, table and figures go")
+    _add(g, "--runs-dir", "", "one folder per run (rerun to resume); empty: OUT/runs")
+    _add(g, "--workers", os.cpu_count() or 1, "runs at a time, one torch thread each", type=int)
+    _add(g, "--eval-every", 50, "evaluate every this many rounds", type=int)
+    _add(g, "--lr", 1e-3, "lr of llr and mv (the paper's)", type=float)
+    _add(g, "--sgd-lr", 0.1, "lr of the float32 sgd baseline (steps by lr * g)", type=float)
+    _add(g, "--lr-schedule", "constant", "lr over each run", choices=LR_SCHEDULES)
+    _add(g, "--warmup-rounds", 100, "llr: plain majority for the first T_in rounds", type=int)
+    _add(g, "--checkpoint-every", 100, "rounds between a run's checkpoints", type=int)
+    g.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild the CSVs, table and figures from the finished runs",
+    )
+
+
+def batch_modes_config(args: argparse.Namespace) -> Any:
+    from signfed.experiment import BatchModesConfig  # keeps `signfed status` light
+
+    modes = args.modes if isinstance(args.modes, tuple) else _int_list(args.modes)
+    algorithms = args.algorithms
+    if not isinstance(algorithms, tuple):
+        algorithms = _word_list(algorithms)
+    return BatchModesConfig(
+        dataset=args.dataset,
+        rounds=args.rounds,
+        seeds=args.seeds,
+        modes=modes,
+        algorithms=algorithms,
+        out_dir=args.out,
+        runs_dir=args.runs_dir,
+        data_dir=args.data_dir,
+        workers=int(args.workers),
+        eval_every=args.eval_every,
+        lr=args.lr,
+        sgd_lr=args.sgd_lr,
+        lr_schedule=args.lr_schedule,
+        warmup_rounds=args.warmup_rounds,
+        checkpoint_every=args.checkpoint_every,
+    )
+
+
 def add_status_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--server", "127.0.0.1:50051", "parameter server HOST:PORT")
     _add(parser, "--timeout", 5.0, "seconds to wait for an answer", type=float)
@@ -153,6 +253,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         num_clients=args.clients,
         rounds=args.rounds,
         learning_rate=args.lr,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         partition=args.partition,
         classes_per_client=args.classes_per_client,
@@ -209,7 +310,8 @@ def run_flags(run: RunConfig, wire: WireConfig) -> list[str]:
     agg = run.aggregator
     flags = [
         "--dataset", run.dataset, "--model", run.model, "--clients", str(run.num_clients),
-        "--rounds", str(run.rounds), "--lr", repr(run.learning_rate), "--seed", str(run.seed),
+        "--rounds", str(run.rounds), "--lr", repr(run.learning_rate),
+        "--lr-schedule", run.lr_schedule, "--seed", str(run.seed),
         "--partition", run.partition, "--classes-per-client", str(run.classes_per_client),
         "--dirichlet-alpha", repr(run.dirichlet_alpha), "--digest-every", str(run.digest_every),
         "--eval-every", str(run.eval_every), "--algorithm", agg.algorithm,

@@ -20,7 +20,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., token: _Optional[str] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "dirichlet_alpha")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class RunSettings(_message.Message):
     NUM_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     CLASSES_PER_CLIENT_FIELD_NUMBER: _ClassVar[int]
     CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LR_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     DIRICHLET_ALPHA_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
@@ -46,8 +47,9 @@ class RunSettings(_message.Message):
     num_clients: int
     classes_per_client: int
     chunk_bytes: int
+    lr_schedule: str
     dirichlet_alpha: float
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., dirichlet_alpha: _Optional[float] = ...) -> None: ...
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")

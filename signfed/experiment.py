@@ -1,0 +1,244 @@
+"""`signfed experiment batch-modes`: the paper's Figure 1 grid, resumable, on every core.
+
+Runs batch modes x algorithms x seeds as in-process simulations, one run per worker
+process (each with one torch thread, so its bits match a networked run's). Every run
+lives in RUNS/<dataset>-mode<m>-<algorithm>-seed<s>/ (RUNS defaults to OUT/runs, and
+can live apart from the results, e.g. outside git) with its own metrics.jsonl,
+summary.json, log and (while it runs) checkpoint: a finished run is never recomputed,
+an interrupted one resumes from its last checkpoint, and a run directory made with other
+settings is an error, not silently reused. At the end the finished runs are gathered
+into accuracy.csv and weights.csv, a summary table and the figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig
+from common.schedule import LR_SCHEDULES
+from signfed.simulation import SGD, Simulation, SimulationConfig, config_json
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("llr", "mv", SGD)
+ACCURACY_FIELDS = ("dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss")
+WEIGHT_FIELDS = ("dataset", "mode", "seed", "round", "client", "batch_size", "mean_abs_weight")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class BatchModesConfig:
+    dataset: str = "mnist"
+    rounds: int = 1000  # the paper runs 3000
+    seeds: int = 2  # seeds 0 .. seeds-1: single runs of constant-lr signSGD are noisy
+    modes: tuple[int, ...] = (1, 2, 3, 4)
+    algorithms: tuple[str, ...] = ALGORITHMS
+    out_dir: str = "runs/batch-modes"  # the CSVs, table and figures
+    runs_dir: str = ""  # one folder per run; empty: OUT/runs
+    data_dir: str = "data"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # one run per core
+    eval_every: int = 50  # test accuracy swings between evaluations: sample it often
+    lr: float = 1e-3  # the paper's, for llr and mv
+    # sgd steps by lr * g, not lr * sign(g): the gradient's scale is ~1e-3 of a sign's,
+    # so it needs its own lr to be the upper reference rather than a stalled baseline.
+    sgd_lr: float = 0.1
+    lr_schedule: str = "constant"  # the paper's; step/cosine as an extra experiment
+    warmup_rounds: int = 100  # the paper's T_in
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        _require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
+        _require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
+        _require(bool(self.modes), "--modes must name at least one mode")
+        bad = [m for m in self.modes if m not in BATCH_MODES]
+        _require(not bad, f"--modes must be among {sorted(BATCH_MODES)}, got {bad}")
+        bad_algorithms = [a for a in self.algorithms if a not in ALGORITHMS]
+        _require(
+            bool(self.algorithms) and not bad_algorithms,
+            f"--algorithms must be among {ALGORITHMS}, got {list(self.algorithms)}",
+        )
+        _require(self.workers >= 1, f"--workers must be >= 1, got {self.workers}")
+        _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
+        _require(self.sgd_lr > 0, f"--sgd-lr must be > 0, got {self.sgd_lr}")
+        _require(
+            self.lr_schedule in LR_SCHEDULES,
+            f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
+        )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    mode: int
+    algorithm: str
+    seed: int
+    run: RunConfig
+
+
+def plan_runs(config: BatchModesConfig) -> list[RunSpec]:
+    """Every run of the grid, seed-major: an early stop leaves whole seeds finished."""
+    specs = []
+    for seed in range(config.seeds):
+        for mode in config.modes:
+            for algorithm in config.algorithms:
+                sizes = BATCH_MODES[mode]
+                run = RunConfig(
+                    dataset=config.dataset,
+                    num_clients=len(sizes),
+                    rounds=config.rounds,
+                    learning_rate=config.sgd_lr if algorithm == SGD else config.lr,
+                    lr_schedule=config.lr_schedule,
+                    seed=seed,
+                    eval_every=config.eval_every,
+                    batch_sizes=sizes,
+                    aggregator=AggregatorConfig(
+                        algorithm=algorithm, warmup_rounds=config.warmup_rounds, seed=seed
+                    ),
+                )
+                name = f"{config.dataset}-mode{mode}-{algorithm}-seed{seed}"
+                specs.append(RunSpec(name, mode, algorithm, seed, run))
+    return specs
+
+
+def run_dir(config: BatchModesConfig, spec: RunSpec) -> Path:
+    return Path(config.runs_dir or Path(config.out_dir) / "runs") / spec.name
+
+
+def is_finished(directory: Path, run: RunConfig) -> bool:
+    """A summary of this very configuration, written at the end of a clean run."""
+    path = directory / "summary.json"
+    if not path.exists():
+        return False
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if json.loads(json.dumps(summary.get("config"))) != config_json(run):
+        raise ConfigError(
+            f"{directory} holds a run with other settings; use another --out or delete it"
+        )
+    return summary.get("error") is None and summary.get("rounds") == run.rounds
+
+
+def _run_one(run: RunConfig, directory: str, data_dir: str, checkpoint_every: int) -> float:
+    """In a worker process: one simulation, its progress and logs going to run.log."""
+    import torch
+
+    from signfed.progress import Progress
+
+    torch.set_num_threads(1)  # one run per core; and the clients' count, for equal bits
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    with open(Path(directory) / "run.log", "a", encoding="utf-8") as out:
+        handler = logging.StreamHandler(out)
+        logging.getLogger().addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(out):
+                config = SimulationConfig(
+                    run=run,
+                    out_dir=directory,
+                    data_dir=data_dir,
+                    checkpoint_every=checkpoint_every,
+                )
+                summary = Simulation(config).run_all(Progress(run.rounds))
+        finally:
+            logging.getLogger().removeHandler(handler)
+    return float(summary["wall_seconds"])
+
+
+def run_batch_modes(config: BatchModesConfig) -> list[RunSpec]:
+    """Run every unfinished run of the grid; returns the whole plan."""
+    specs = plan_runs(config)
+    todo = [s for s in specs if not is_finished(run_dir(config, s), s.run)]
+    workers = min(config.workers, len(todo)) or 1
+    print(
+        f"signfed experiment batch-modes: {len(specs)} runs ({len(specs) - len(todo)} "
+        f"already finished), {workers} worker processes -> {config.out_dir}",
+        flush=True,
+    )
+    if not todo:
+        return specs
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = {
+            pool.submit(
+                _run_one,
+                spec.run,
+                str(run_dir(config, spec)),
+                config.data_dir,
+                config.checkpoint_every,
+            ): spec
+            for spec in todo
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            spec = futures[future]
+            seconds = future.result()  # a failed run stops the experiment, loudly
+            summary = json.loads((run_dir(config, spec) / "summary.json").read_text())
+            print(
+                f"[{done}/{len(todo)}] {spec.name}: final accuracy "
+                f"{summary['final_accuracy']:.4f} in {seconds:.0f}s "
+                f"({time.perf_counter() - started:.0f}s since start)",
+                flush=True,
+            )
+    return specs
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def collect(config: BatchModesConfig, specs: list[RunSpec]) -> tuple[Path, Path, int]:
+    """accuracy.csv and weights.csv from the finished runs; returns their paths and how
+    many runs they hold."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    accuracy_path, weights_path = out / "accuracy.csv", out / "weights.csv"
+    finished = 0
+    with (
+        open(accuracy_path, "w", newline="", encoding="utf-8") as acc_file,
+        open(weights_path, "w", newline="", encoding="utf-8") as w_file,
+    ):
+        accuracy = csv.DictWriter(acc_file, ACCURACY_FIELDS)
+        weights = csv.DictWriter(w_file, WEIGHT_FIELDS)
+        accuracy.writeheader()
+        weights.writeheader()
+        for spec in specs:
+            directory = run_dir(config, spec)
+            if not is_finished(directory, spec.run):
+                continue
+            finished += 1
+            key = {"dataset": config.dataset, "mode": spec.mode, "seed": spec.seed}
+            for r in _records(directory / "metrics.jsonl"):
+                if "accuracy" not in r:
+                    continue
+                done = r["round"] + 1  # the evaluated model is x^{round + 1}
+                accuracy.writerow(
+                    {**key, "algorithm": spec.algorithm, "round": done}
+                    | {"accuracy": r["accuracy"], "loss": r["loss"]}
+                )
+                for client, value in sorted(r.get("client_weights", {}).items(), key=_by_id):
+                    weights.writerow(
+                        {**key, "round": done, "client": client}
+                        | {
+                            "batch_size": spec.run.batch_size_for(int(client)),
+                            "mean_abs_weight": value,
+                        }
+                    )
+    return accuracy_path, weights_path, finished
+
+
+def _by_id(item: tuple[str, float]) -> int:
+    return int(item[0])
