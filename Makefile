@@ -61,6 +61,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
+	$(PY) -m benchmarks.simulate_round --data-dir $(DATA)
 
 # The image, through compose (SIGNFED_BASE_IMAGE / SIGNFED_WHEELHOUSE from .env or the
 # environment choose the base and an offline wheelhouse).

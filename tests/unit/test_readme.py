@@ -19,13 +19,23 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
     }
 
 
+def _commands(parser: argparse.ArgumentParser, prefix: str) -> dict[str, argparse.ArgumentParser]:
+    """Every (sub)command by its full name, nested ones included."""
+    found = {prefix: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found |= _commands(sub, f"{prefix} {name}")
+    return found
+
+
 def test_every_cli_option_is_in_the_readme() -> None:
-    parser = build_parser()
     text = README.read_text()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = _commands(build_parser(), "signfed")
+    assert "signfed experiment batch-modes" in commands
     missing = {
-        f"signfed {name} {flag}"
-        for name, sub in subparsers.choices.items()
+        f"{name} {flag}"
+        for name, sub in commands.items()
         for flag in _options(sub)
         if f"`{flag}" not in text
     }
