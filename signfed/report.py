@@ -86,6 +86,7 @@ class Summary:
     final_mean: float  # mean over seeds of the last evaluation's accuracy
     max_round: int
     tail_fraction: float = TAIL_FRACTION
+    by_seed: tuple[tuple[int, float], ...] = ()  # (seed, its tail mean), by seed
 
 
 def summarise(
@@ -119,6 +120,7 @@ def _summary(
     ]
     means = [statistics.fmean(tail) for tail in tails]
     return Summary(
+        by_seed=tuple(sorted(zip(seeds, means, strict=True))),
         dataset=key[0],
         mode=key[1],
         algorithm=key[2],
@@ -147,6 +149,9 @@ class Gap:
     # and 0 would read as "certain".
     stderr: float
     seeds: int  # the fewer of the two sides' seeds
+    # Seed by seed (same seed: same initial model and minibatches), the paired
+    # differences: whether the gap holds in every seed, which the means cannot say.
+    per_seed: tuple[float, ...] = ()
 
 
 def gaps(
@@ -171,9 +176,15 @@ def gaps(
                 difference=this.tail_mean - other.tail_mean,
                 stderr=math.nan if one_seed else math.sqrt(variance),
                 seeds=min(this.seeds, other.seeds),
+                per_seed=_paired(this, other),
             )
         )
     return out
+
+
+def _paired(this: Summary, other: Summary) -> tuple[float, ...]:
+    theirs = dict(other.by_seed)
+    return tuple(mean - theirs[seed] for seed, mean in this.by_seed if seed in theirs)
 
 
 def _pct(x: float) -> str:
@@ -210,13 +221,16 @@ def markdown_table(summaries: Sequence[Summary], gaps: Sequence[Gap]) -> str:
             f"{first.algorithm} − {first.baseline}, tail means, in points; ± one standard "
             "error, sqrt(std_a²/n_a + std_b²/n_b) (n/a with one seed).",
             "",
-            f"| dataset | mode | {first.algorithm} − {first.baseline} (points) | seeds |",
-            "|---|---:|---:|---:|",
+            f"| dataset | mode | {first.algorithm} − {first.baseline} (points) | per seed "
+            "| seeds |",
+            "|---|---:|---:|---:|---:|",
         ]
         for g in gaps:
             spread = "n/a" if math.isnan(g.stderr) else f"{100 * g.stderr:.2f}"
+            paired = ", ".join(f"{100 * d:+.2f}" for d in g.per_seed)
             lines.append(
-                f"| {g.dataset} | {g.mode} | {100 * g.difference:+.2f} ± {spread} | {g.seeds} |"
+                f"| {g.dataset} | {g.mode} | {100 * g.difference:+.2f} ± {spread} | {paired} "
+                f"| {g.seeds} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -70,6 +70,7 @@ def test_gap_is_llr_minus_mv_with_a_standard_error() -> None:
     assert gap.difference == pytest.approx(0.20) and gap.seeds == 2
     # sqrt(0.045 / 2 + 0.005 / 2): mv's tail means 0.50, 0.60 have variance 0.005
     assert gap.stderr == pytest.approx(math.sqrt(0.025))
+    assert gap.per_seed == pytest.approx((0.10, 0.30))  # seed by seed: llr ahead in both
     (reverse,) = report.gaps(report.summarise(LLR + MV), algorithm="mv", baseline="llr")
     assert reverse.difference == pytest.approx(-0.20)
     (single,) = report.gaps(report.summarise(LLR[:6] + MV[:6]))
@@ -82,10 +83,11 @@ def test_markdown_tables_hold_the_numbers() -> None:
     text = report.markdown_table(summaries, report.gaps(summaries))
     assert "| mnist | 4 | llr | 75.00 ± 21.21 | 60.00–90.00 | 2 | 2 | 85.00 | 300 |" in text
     assert "| mnist | 4 | mv | 55.00 ± 7.07 | 50.00–60.00 | 2 | 2 | 60.00 | 300 |" in text
-    assert "| mnist | 4 | +20.00 ± 15.81 | 2 |" in text
+    assert "| mnist | 4 | +20.00 ± 15.81 | +10.00, +30.00 | 2 |" in text
     assert "last third" in text
     single = report.summarise(LLR[:6] + MV[:6])
-    assert "| mnist | 4 | +10.00 ± n/a | 1 |" in report.markdown_table(single, report.gaps(single))
+    single_text = report.markdown_table(single, report.gaps(single))
+    assert "| mnist | 4 | +10.00 ± n/a | +10.00 | 1 |" in single_text
     assert "−" not in report.markdown_table(summaries, [])  # no gap table without gaps
 
 
