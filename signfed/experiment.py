@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("llr", "mv", SGD)
 ACCURACY_FIELDS = ("dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss")
 WEIGHT_FIELDS = ("dataset", "mode", "seed", "round", "client", "batch_size", "mean_abs_weight")
+PROGRESS_EVERY_S = 60.0  # between "running: ..." lines while no run finishes
 
 
 def _require(ok: bool, message: str) -> None:
@@ -164,7 +165,7 @@ def run_batch_modes(config: BatchModesConfig) -> list[RunSpec]:
     workers = min(config.workers, len(todo)) or 1
     print(
         f"signfed experiment batch-modes: {len(specs)} runs ({len(specs) - len(todo)} "
-        f"already finished), {workers} worker processes -> {config.out_dir}",
+        f"already finished), {workers} at a time -> {config.out_dir}",
         flush=True,
     )
     if not todo:
@@ -181,17 +182,34 @@ def run_batch_modes(config: BatchModesConfig) -> list[RunSpec]:
             ): spec
             for spec in todo
         }
-        for done, future in enumerate(as_completed(futures), start=1):
-            spec = futures[future]
-            seconds = future.result()  # a failed run stops the experiment, loudly
-            summary = json.loads((run_dir(config, spec) / "summary.json").read_text())
-            print(
-                f"[{done}/{len(todo)}] {spec.name}: final accuracy "
-                f"{summary['final_accuracy']:.4f} in {seconds:.0f}s "
-                f"({time.perf_counter() - started:.0f}s since start)",
-                flush=True,
-            )
+        pending = set(futures)
+        done = 0
+        while pending:
+            finished, pending = wait(pending, PROGRESS_EVERY_S, FIRST_COMPLETED)
+            if not finished:  # a long quiet stretch: say where the running runs are
+                _show_running(config, [futures[f] for f in pending if f.running()])
+            for future in finished:
+                done += 1
+                spec = futures[future]
+                seconds = future.result()  # a failed run stops the experiment, loudly
+                summary = json.loads((run_dir(config, spec) / "summary.json").read_text())
+                print(
+                    f"[{done}/{len(todo)}] {spec.name}: final accuracy "
+                    f"{summary['final_accuracy']:.4f} in {seconds:.0f}s "
+                    f"({time.perf_counter() - started:.0f}s since start)",
+                    flush=True,
+                )
     return specs
+
+
+def _show_running(config: BatchModesConfig, running: list[RunSpec]) -> None:
+    parts = []
+    for spec in running:
+        path = run_dir(config, spec) / "metrics.jsonl"
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+            parts.append(f"{spec.name} {sum(1 for _ in f)}/{spec.run.rounds}")
+    if parts:
+        print("running: " + ", ".join(parts), flush=True)
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

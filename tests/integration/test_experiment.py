@@ -31,7 +31,7 @@ def test_grid_writes_csvs_table_and_figures_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     first = _experiment(out)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "6 runs (0 already finished), 2 worker processes" in first.stdout
+    assert "6 runs (0 already finished), 2 at a time" in first.stdout
 
     accuracy = _rows(out / "accuracy.csv")
     keys = {(r["mode"], r["algorithm"], r["seed"]) for r in accuracy}
@@ -56,7 +56,7 @@ def test_grid_writes_csvs_table_and_figures_and_resumes(tmp_path: Path) -> None:
     lost = out / "runs" / "digits-mode4-mv-seed0" / "summary.json"
     lost.unlink()
     third = _experiment(out)
-    assert "6 runs (5 already finished), 1 worker processes" in third.stdout
+    assert "6 runs (5 already finished), 1 at a time" in third.stdout
     assert lost.exists()
     assert _rows(out / "accuracy.csv") == accuracy  # the same numbers, recomputed
 
