@@ -9,7 +9,7 @@ OUT    ?= runs/demo
 COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
-	data-fashion bench images wheelhouse up down clean
+	data-fashion results-mnist results-fashion bench images wheelhouse up down clean
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
 # (constraints.txt): a looser range can pull a multi-GB CUDA build.
@@ -58,6 +58,17 @@ lint: setup
 	$(VENV)/bin/ruff check common server client signfed tests benchmarks
 	$(VENV)/bin/ruff format --check common server client signfed tests benchmarks
 	$(VENV)/bin/mypy common server client signfed
+
+# The committed paper reproductions (docs/results/): hours on a 2-core CPU. Runs keep
+# their folders under runs/; the same command resumes after an interruption.
+results-mnist: setup data-mnist
+	$(VENV)/bin/signfed experiment batch-modes --dataset mnist --rounds 1000 --seeds 2 \
+		--out docs/results/batch-modes-mnist --runs-dir runs/batch-modes-mnist --data-dir $(DATA)
+
+results-fashion: setup data-fashion
+	$(VENV)/bin/signfed experiment batch-modes --dataset fashion-mnist --modes 1,4 --rounds 1000 \
+		--seeds 2 --out docs/results/batch-modes-fashion-mnist \
+		--runs-dir runs/batch-modes-fashion-mnist --data-dir $(DATA)
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
