@@ -9,7 +9,7 @@ OUT    ?= runs/demo
 COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
-	data-fashion results-mnist results-fashion bench images wheelhouse up down clean
+	data-fashion results-mnist results-fashion bench images wheelhouse up down clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
 # (constraints.txt): a looser range can pull a multi-GB CUDA build.
@@ -32,6 +32,11 @@ data-mnist: setup
 
 data-fashion: setup
 	$(PY) -m common.fetch --dataset fashion-mnist --data-dir $(DATA)
+
+# A private CA, a server pair and a client pair for TLS / mutual TLS, into certs/
+# (never overwritten). CERT_NAMES="host-a 10.0.0.5" adds the server's names.
+certs:
+	sh docker/certs.sh certs $(CERT_NAMES)
 
 # The main job: a local cluster of 15 client processes training the paper's Net on
 # MNIST in batch mode 4 (fourteen clients at batch 4, one at 904) with IT-signSGD.
@@ -73,6 +78,7 @@ results-fashion: setup data-fashion
 bench: setup
 	$(PY) -m benchmarks.aggregate
 	$(PY) -m benchmarks.simulate_round --data-dir $(DATA)
+	$(PY) -m benchmarks.load
 
 # The image, through compose (SIGNFED_BASE_IMAGE / SIGNFED_WHEELHOUSE from .env or the
 # environment choose the base and an offline wheelhouse).

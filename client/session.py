@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from client.channel import connect
 from client.identity import client_name
 from client.trainer import LocalTrainer
 from common.codec import unpack_signs
@@ -26,7 +27,7 @@ from common.data import Dataset, load_dataset
 from common.params import digest, sign_step
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
-from common.wire import Reassembler, grpc_options, vote_messages
+from common.wire import Reassembler, vote_messages
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ClientSession:
         self.flat: np.ndarray | None = None
         self.resyncs = 0
         self.rounds_done = 0
+        self.late_votes = 0  # votes the server rejected as late (erasures)
 
     # ---- the outer loop: reconnect until the run ends -------------------------------
 
@@ -106,8 +108,8 @@ class ClientSession:
                 time.sleep(delay)
 
     def _run_once(self) -> ClientResult:
-        options = grpc_options(self.config.wire)
-        with grpc.insecure_channel(self.config.server, options=options) as channel:
+        # TLS when --tls-ca is given; the token rides on every call (client/channel.py).
+        with connect(self.config, self.name) as channel:
             stub = pb_grpc.ParameterServerStub(channel)
             self._join(stub)
             self._fetch(stub)
@@ -121,9 +123,11 @@ class ClientSession:
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
                 raise
+            # A failed TLS handshake looks the same from here: no server ever answered.
+            tls = ", --tls-ca and --tls-server-name" if self.config.tls_ca else ""
             raise ConnectionError(
                 f"no parameter server answered at {self.config.server} within "
-                f"{self.config.connect_timeout_s:.0f}s (check --server and that it runs)"
+                f"{self.config.connect_timeout_s:.0f}s (check --server{tls} and that it runs)"
             ) from None
         self.client_id, self.session = reply.client_id, reply.session
         run = run_config_from(reply.settings)
@@ -152,7 +156,6 @@ class ClientSession:
                 protocol_version=PROTOCOL_VERSION,
                 client_name=self.name,
                 batch_size=self.config.batch_size,
-                token=self.config.token,
                 requested_id=self.client_id,
             ),
             timeout=self.config.connect_timeout_s,
@@ -201,6 +204,9 @@ class ClientSession:
                         self._ensure_replica(stub, d.model_digest, d.round + 1)
                     if d.round + 1 < self.settings.rounds:
                         self._vote(outbox, d.round + 1)
+                elif kind == "rejected":  # our vote came after its round's deadline
+                    self.late_votes += 1
+                    log.warning("server: %s", message.rejected.reason)
                 elif kind == "stop":
                     assert self.flat is not None
                     outbox.put(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=digest(self.flat))))

@@ -6,7 +6,9 @@ value fails fast with a message naming the flag to change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
@@ -124,18 +126,54 @@ class RunConfig:
         return self.batch_sizes[client_id] if self.batch_sizes else DEFAULT_BATCH_SIZE
 
 
+def config_json(run: RunConfig) -> dict[str, Any]:
+    """The run's configuration as JSON values (tuples become lists), for comparisons."""
+    result: dict[str, Any] = json.loads(json.dumps(asdict(run)))
+    return result
+
+
+def run_config_from_json(data: dict[str, Any]) -> RunConfig:
+    """The inverse of config_json (e.g. a checkpoint's configuration)."""
+    fields = dict(data)
+    aggregator = AggregatorConfig(**fields.pop("aggregator", {}))
+    fields["batch_sizes"] = tuple(fields.get("batch_sizes", ()))
+    return RunConfig(aggregator=aggregator, **fields)
+
+
+def config_differences(ours: RunConfig, theirs: RunConfig) -> list[str]:
+    """Names of the settings in which two runs differ (aggregator settings dotted)."""
+    a, b = config_json(ours), config_json(theirs)
+    top = [k for k in sorted(a.keys() | b.keys()) if k != "aggregator" and a.get(k) != b.get(k)]
+    agg_a, agg_b = a.get("aggregator", {}), b.get("aggregator", {})
+    inner = [
+        f"aggregator.{k}"
+        for k in sorted(agg_a.keys() | agg_b.keys())
+        if agg_a.get(k) != agg_b.get(k)
+    ]
+    return top + inner
+
+
 @dataclass(frozen=True)
 class WireConfig:
     """gRPC limits, set in one place for both sides."""
 
     chunk_bytes: int = 1 << 20  # payloads above this travel as several messages
     max_message_bytes: int = 4 << 20  # gRPC's receive limit; larger messages get RESOURCE_EXHAUSTED
+    # HTTP/2 pings on idle streams: a peer that answers none within keepalive_timeout_s
+    # (a crashed machine, a cut cable, a frozen process) is dropped. 0 turns them off.
+    keepalive_s: float = 10.0
+    keepalive_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         _require(self.chunk_bytes >= 64, f"--chunk-bytes must be >= 64, got {self.chunk_bytes}")
         _require(
             self.max_message_bytes >= self.chunk_bytes + 1024,
             "--max-message-bytes must exceed --chunk-bytes by at least 1 KiB of framing",
+        )
+        _require(self.keepalive_s >= 0, f"--keepalive must be >= 0, got {self.keepalive_s}")
+        _require(
+            self.keepalive_timeout_s > 0,
+            f"--keepalive-timeout must be > 0, got {self.keepalive_timeout_s}",
         )
 
 
@@ -149,10 +187,39 @@ class ServerConfig:
     data_dir: str = "data"  # where the test set for evaluation is read from
     tokens: tuple[str, ...] = ()  # accepted client tokens; empty accepts any client
     threads: int = 2  # torch threads for evaluation: the event loop needs a core too
+    # Security (common/tls.py, server/auth.py); no TLS flags: plain text, for loopback.
+    tls_cert: str = ""  # PEM certificate chain the server presents; with tls_key: TLS
+    tls_key: str = ""  # PEM private key of tls_cert (unencrypted: gRPC reads it once)
+    tls_client_ca: str = ""  # mutual TLS: clients must present a certificate from this CA
+    tokens_file: str = ""  # more accepted tokens, one per line ('#' comments)
+    token_secret_file: str = ""  # instead of a list: a client's token is HMAC(secret, name)
+    # Reliability (server/checkpoints.py, the coordinator's deadline):
+    checkpoint_every: int = 50  # rounds between checkpoints in out_dir; 0: only at SIGTERM
+    resume: bool = False  # continue the run checkpointed in out_dir
+    round_deadline_s: float = 0.0  # 0: a round waits for every vote; else close after this
+    quorum: float = 0.5  # ... once at least this fraction of the cohort has voted
 
     def __post_init__(self) -> None:
         _require(0 <= self.port < 65536, f"--port must be in [0, 65535], got {self.port}")
         _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        _require(
+            self.checkpoint_every >= 0,
+            f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
+        )
+        _require(
+            self.round_deadline_s >= 0,
+            f"--round-deadline must be >= 0 seconds, got {self.round_deadline_s}",
+        )
+        _require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
+        _require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
+        _require(
+            not self.tls_client_ca or bool(self.tls_cert),
+            "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key",
+        )
+        _require(
+            not (self.token_secret_file and (self.tokens or self.tokens_file)),
+            "give --tokens/--tokens-file or --token-secret-file, not both",
+        )
 
 
 @dataclass(frozen=True)
@@ -163,7 +230,12 @@ class ClientConfig:
     batch_size: int = 0  # 0: the size the server plans for this client's id
     identity_file: str = ""  # keeps a generated name across restarts (replicated containers)
     data_dir: str = "data"
-    token: str = ""
+    token: str = ""  # sent on every call, when the server requires one
+    token_file: str = ""  # ... or read from this file (keeps it out of `ps` and the env)
+    tls_ca: str = ""  # PEM CA the server's certificate must chain to; given: TLS
+    tls_cert: str = ""  # mutual TLS: the client's certificate chain ...
+    tls_key: str = ""  # ... and its private key
+    tls_server_name: str = ""  # name the server's certificate must carry; "": --server's host
     threads: int = 1  # one thread keeps gradients bit-reproducible and clients side by side
     wire: WireConfig = field(default_factory=WireConfig)
     connect_timeout_s: float = 30.0  # give up joining after this long without a server
@@ -174,6 +246,12 @@ class ClientConfig:
         _require(self.batch_size >= 0, f"--batch-size must be >= 0, got {self.batch_size}")
         _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         _require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")
+        _require(not (self.token and self.token_file), "give --token or --token-file, not both")
+        _require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
+        _require(
+            bool(self.tls_ca) or not (self.tls_cert or self.tls_server_name),
+            "--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA to trust)",
+        )
 
 
 def batch_sizes_for(mode: int, num_clients: int) -> tuple[int, ...]:

@@ -23,16 +23,28 @@ GRPC_FRAME_BYTES = 5
 
 def grpc_options(wire: WireConfig) -> list[tuple[str, int]]:
     """Channel and server options: the one place message-size limits are set."""
-    return [
+    options = [
         ("grpc.max_receive_message_length", wire.max_message_bytes),
         ("grpc.max_send_message_length", wire.max_message_bytes),
-        # Detect a dead peer on an idle stream (a client computing a large batch is
-        # idle for seconds; keepalive pings keep NATs and proxies from dropping it).
-        ("grpc.keepalive_time_ms", 20_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
     ]
+    if wire.keepalive_s:
+        # Both sides ping an idle connection: a dead peer (a crashed machine, a frozen
+        # process) is noticed within keepalive + timeout, and its stream ends, so the
+        # server drops it from the cohort and the client reconnects. A client computing
+        # a large batch is idle for seconds; pings also keep NATs from dropping it.
+        every_ms = int(wire.keepalive_s * 1000)
+        options += [
+            ("grpc.keepalive_time_ms", every_ms),
+            ("grpc.keepalive_timeout_ms", int(wire.keepalive_timeout_s * 1000)),
+            # Recent gRPC cores time out an unanswered ping by this one (default 1 min).
+            ("grpc.http2.ping_timeout_ms", int(wire.keepalive_timeout_s * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            # The server's side of the contract: accept the peer's pings this often
+            # (gRPC's default, 5 minutes, would answer ours with GOAWAY "too_many_pings").
+            ("grpc.http2.min_ping_interval_without_data_ms", every_ms // 2),
+        ]
+    return options
 
 
 def wire_size(message: object) -> int:
@@ -103,15 +115,22 @@ class Reassembler:
     """Collects the chunks of one packed payload of `num_coords` signs.
 
     Memory is bounded by the expected payload size: a sender cannot make the
-    receiver buffer more than ceil(N/8) bytes per stream.
+    receiver buffer more than ceil(N/8) bytes per stream. Chunks are copied into one
+    buffer of exactly that size, not kept as a list: a list grows with the number of
+    chunks, and empty chunks are accepted, so it would grow without bound.
     """
 
     def __init__(self, num_coords: int) -> None:
         self.num_coords = num_coords
         self.expected = packed_size(num_coords)
-        self._parts: list[bytes] = []
+        self._buffer = bytearray(self.expected)  # (ceil(N/8),) the payload so far
         self._received = 0
         self.round: int | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the current payload received so far (never more than `expected`)."""
+        return self._received
 
     def add(
         self, round_index: int, num_coords: int, offset: int, data: bytes, last: bool, crc32: int
@@ -130,12 +149,12 @@ class Reassembler:
         if self._received + len(data) > self.expected:
             raise PayloadError(f"payload exceeds {self.expected} bytes for {self.num_coords} signs")
         self.round = round_index
-        self._parts.append(data)
+        self._buffer[offset : offset + len(data)] = data
         self._received += len(data)
         if not last:
             return None
-        payload = b"".join(self._parts)
-        self._parts, self._received, self.round = [], 0, None
+        payload = bytes(memoryview(self._buffer)[: self._received])
+        self._received, self.round = 0, None
         if len(payload) != self.expected:
             raise PayloadError(
                 f"payload has {len(payload)} bytes, {self.num_coords} signs need {self.expected}"

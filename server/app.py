@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -17,8 +18,11 @@ import torch
 from common.config import ServerConfig
 from common.data import load_dataset
 from common.proto import signfed_pb2_grpc as pb_grpc
+from common.tls import server_credentials
 from common.wire import grpc_options
 from server.aggregators import create_aggregator
+from server.auth import AuthInterceptor, verifier_for
+from server.checkpoints import Checkpointing, load_server_state, refuse_stale
 from server.coordinator import RoundCoordinator
 from server.master import MasterModel
 from server.membership import Membership
@@ -44,11 +48,25 @@ class RunningServer:
 
 async def create_server(config: ServerConfig) -> RunningServer:
     """Build the whole server and bind it; port 0 picks a free port (read it back)."""
+    # Credential files first: a wrong path fails before minutes of dataset loading.
+    credentials = None
+    if config.tls_cert:
+        credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+    verifier = verifier_for(config)
     torch.set_num_threads(config.threads)
     run = config.run
     dataset = load_dataset(run.dataset, config.data_dir, seed=run.seed)
     master = MasterModel(run, dataset)
     aggregator = create_aggregator(run.aggregator, master.num_params)
+    membership = Membership(capacity=run.num_clients, batch_plan=run.batch_size_for)
+    state = None
+    if config.resume:
+        state = load_server_state(config.out_dir, run)
+        membership.restore(state.members)
+        metrics = MetricsWriter.resumed(config.out_dir, state.metrics, state.round)
+    else:
+        refuse_stale(config.out_dir)
+        metrics = MetricsWriter(config.out_dir)
     vote_executor = ThreadPoolExecutor(1, thread_name_prefix="vote")
     eval_executor = ThreadPoolExecutor(1, thread_name_prefix="eval")
     coordinator = RoundCoordinator(
@@ -56,31 +74,77 @@ async def create_server(config: ServerConfig) -> RunningServer:
         wire=config.wire,
         master=master,
         aggregator=aggregator,
-        metrics=MetricsWriter(config.out_dir),
+        metrics=metrics,
         vote_executor=vote_executor,
         eval_executor=eval_executor,
+        round_deadline_s=config.round_deadline_s,
+        quorum=config.quorum,
+        checkpointing=Checkpointing(config.out_dir, config.checkpoint_every, membership.snapshot),
     )
-    membership = Membership(
-        capacity=run.num_clients, tokens=config.tokens, batch_plan=run.batch_size_for
-    )
-    server = grpc.aio.server(options=grpc_options(config.wire))
-    pb_grpc.add_ParameterServerServicer_to_server(ParameterServer(coordinator, membership), server)
-    address = f"{config.host}:{config.port}"
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"could not bind {address}")
+    if state is not None:
+        coordinator.restore(state)
+    # Tokens are checked before any servicer code runs (server/auth.py).
+    interceptors = [AuthInterceptor(verifier)] if verifier is not None else []
+    server = grpc.aio.server(options=grpc_options(config.wire), interceptors=interceptors)
+    servicer = ParameterServer(coordinator, membership, verifier)
+    pb_grpc.add_ParameterServerServicer_to_server(servicer, server)
+    port = _bind(server, config, credentials)
     await server.start()
     log.info(
-        "serving %s on %s:%d (plain text): %s, %d clients, %d rounds, %d parameters",
+        "serving %s on %s:%d (%s): %s, %d clients, %d rounds, %d parameters",
         run.aggregator.algorithm,
         config.host,
         port,
+        _security(config),
         run.dataset,
         run.num_clients,
         run.rounds,
         master.num_params,
     )
     return RunningServer(server, port, coordinator, (vote_executor, eval_executor))
+
+
+def _bind(
+    server: grpc.aio.Server, config: ServerConfig, credentials: grpc.ServerCredentials | None
+) -> int:
+    """TLS when configured; plain text is for loopback demos, and says so elsewhere."""
+    address = f"{config.host}:{config.port}"
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+        if not is_loopback(config.host):
+            log.warning(
+                "serving PLAIN TEXT on %s: anyone on the network can read and alter the "
+                "votes, the model and any tokens; give --tls-cert and --tls-key "
+                "(README, Security)",
+                config.host,
+            )
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    return port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` ('localhost', 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: assume it is reachable
+        return False
+
+
+def _security(config: ServerConfig) -> str:
+    """How the server is protected, for its start-up line."""
+    transport = "plain text"
+    if config.tls_cert:
+        transport = "mutual TLS" if config.tls_client_ca else "TLS"
+    if config.token_secret_file:
+        return f"{transport}, tokens from a shared secret"
+    if config.tokens or config.tokens_file:
+        return f"{transport}, tokens from a list"
+    return f"{transport}, no tokens"
 
 
 def write_port_file(path: str, port: int) -> None:
@@ -106,8 +170,13 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
     for task in (done, stop):
         task.cancel()
     if interrupted.is_set() and not coordinator.done.is_set():
-        log.warning("interrupted at round %d: stopping", coordinator.round)
-        await coordinator.finish(f"interrupted at round {coordinator.round}")
+        log.warning("interrupted at round %d: checkpointing, then stopping", coordinator.round)
+        await coordinator.suspend()
+        await coordinator.finish(
+            f"interrupted at round {coordinator.round}; resume with --resume {config.out_dir}"
+        )
+    elif coordinator.failed is None:
+        coordinator.drop_checkpoint()
     summary = coordinator.metrics.summary(
         {
             "rounds": coordinator.round,

@@ -9,19 +9,27 @@ Cohort rules:
 - A round closes when every cohort member has voted. A member whose stream breaks
   leaves the cohort at once (its aggregator statistics are kept for a rejoin), so a
   dead client never stalls the round.
+- With a deadline, a round also closes once the deadline has passed and a quorum has
+  voted. The members that did not vote are erasures in that round (weight 0: the
+  aggregator neither hears nor counts them); a late vote gets a Rejected message, not
+  an error, and the member carries on with the next round.
 - The Decision of round t opens round t + 1 for every member that received it.
+- Every K rounds (and on request, at SIGTERM) the state at the round boundary goes to a
+  checkpoint (server/checkpoints.py), after the outstanding evaluations are written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import numpy as np
 
 from common.codec import unpack_signs
@@ -29,6 +37,7 @@ from common.config import RunConfig, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.wire import Reassembler, decision_messages, wire_size
 from server.aggregators import Aggregator
+from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
 from server.errors import AlreadyExists, FailedPrecondition, Unavailable
 from server.master import MasterModel
 from server.metrics import MetricsWriter
@@ -36,6 +45,8 @@ from server.metrics import MetricsWriter
 log = logging.getLogger(__name__)
 
 GOODBYE_TIMEOUT_S = 10.0  # how long to wait for final digests after the last round
+DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]  # Rejected.code of a late vote
+LATE_WINDOW = 64  # rounds for which an erased member's late vote is recognised as such
 
 
 @dataclass(eq=False)
@@ -61,6 +72,9 @@ class RoundCoordinator:
         metrics: MetricsWriter,
         vote_executor: Executor,
         eval_executor: Executor,
+        round_deadline_s: float = 0.0,
+        quorum: float = 0.5,
+        checkpointing: Checkpointing | None = None,
     ) -> None:
         self.run = run
         self.wire = wire
@@ -85,10 +99,34 @@ class RoundCoordinator:
         self._bytes_down = 0
         self._round_opened = 0.0
         self._started = 0.0
+        self._seconds_before = 0.0  # training time before a resumed checkpoint
+        self._deadline_s = round_deadline_s
+        self._quorum = quorum
+        self._deadline: asyncio.TimerHandle | None = None
+        self._overdue = False  # the open round's deadline has passed
+        self._erased: set[tuple[int, int]] = set()  # (client, round) pairs, recent rounds
+        self._checkpointing = checkpointing
+        self._checkpoint_busy = False  # a checkpoint is being taken: hold the next close
+        self._suspended = False  # SIGTERM: no more rounds close
+        self._close_task: asyncio.Task[None] | None = None
         # Round records wait here until their evaluation (if any) is done: evaluation
         # overlaps the next rounds, yet metrics.jsonl stays in round order.
         self._records: deque[tuple[dict[str, Any], asyncio.Future[tuple[float, float]] | None]]
         self._records = deque()
+
+    def restore(self, state: ServerState) -> None:
+        """Continue a checkpointed run: the model, the round and the aggregator's record
+        (membership and metrics are restored by their owners)."""
+        self.master.commit(state.flat, state.round)
+        self.aggregator.load_state_dict(state.aggregator)
+        self.round = state.round
+        self._seconds_before = state.seconds
+        log.info("resumed from a checkpoint at round %d", state.round)
+
+    def _elapsed(self) -> float:
+        """Training seconds so far, a resumed run's earlier ones included."""
+        running = time.perf_counter() - self._started if self._started else 0.0
+        return self._seconds_before + running
 
     # ---- membership of the cohort ------------------------------------------------
 
@@ -143,6 +181,35 @@ class RoundCoordinator:
         self.pending.clear()
         if not self._round_opened:
             self._round_opened = time.perf_counter()
+            self._arm_deadline()
+
+    # ---- the round deadline ----------------------------------------------------------
+
+    def _arm_deadline(self) -> None:
+        """Start the open round's clock (no-op without a deadline)."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._overdue = False
+        if self._deadline_s > 0:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(self._deadline_s, self._deadline_passed, self.round)
+
+    def _deadline_passed(self, round_index: int) -> None:
+        if round_index != self.round or self.state != "training":
+            return
+        self._overdue = True
+        log.info(
+            "round %d: deadline of %.2fs passed with %d of %d votes",
+            round_index,
+            self._deadline_s,
+            len(self.votes),
+            len(self.cohort),
+        )
+        self._maybe_close()
+
+    def _quorum_count(self) -> int:
+        return max(1, math.ceil(self._quorum * len(self.cohort) - 1e-9))
 
     # ---- votes ---------------------------------------------------------------------
 
@@ -156,6 +223,9 @@ class RoundCoordinator:
             raise FailedPrecondition(
                 f"client {link.client_id} is not in the cohort yet: wait for RoundStart"
             )
+        if (link.client_id, round_index) in self._erased:
+            self._reject_late(link, round_index)
+            return
         if round_index != self.round:
             raise FailedPrecondition(
                 f"vote for round {round_index}, but round {self.round} is open"
@@ -165,19 +235,38 @@ class RoundCoordinator:
         self.votes[link.client_id] = packed
         self._maybe_close()
 
+    def _reject_late(self, link: Link, round_index: int) -> None:
+        """A vote for a round that closed without it: say so, keep the stream."""
+        self._erased.discard((link.client_id, round_index))
+        reason = (
+            f"vote for round {round_index} arrived after the round closed (deadline "
+            f"{self._deadline_s:g}s): counted as an erasure; carry on with the next round"
+        )
+        log.info("client %d: %s", link.client_id, reason)
+        message = pb.ServerMessage(
+            rejected=pb.Rejected(round=round_index, code=DEADLINE_EXCEEDED, reason=reason)
+        )
+        self._bytes_down += wire_size(message)
+        link.send(message)
+
     def goodbye(self, link: Link, model_digest: bytes) -> None:
         self.final_digests[link.client_id] = model_digest
         self._check_goodbyes()
 
     def _maybe_close(self) -> None:
         if (
-            self.state == "training"
-            and not self._closing
-            and self.cohort
-            and len(self.votes) == len(self.cohort)
+            self.state != "training"
+            or self._closing
+            or self._checkpoint_busy
+            or self._suspended
+            or not self.cohort
+            or not self.votes
         ):
+            return
+        everyone = len(self.votes) == len(self.cohort)
+        if everyone or (self._overdue and len(self.votes) >= self._quorum_count()):
             self._closing = True
-            asyncio.get_running_loop().create_task(self._close_round())
+            self._close_task = asyncio.get_running_loop().create_task(self._close_round())
 
     # ---- closing a round -----------------------------------------------------------
 
@@ -205,6 +294,12 @@ class RoundCoordinator:
         loop = asyncio.get_running_loop()
         t = self.round
         ids = sorted(self.votes)
+        erasures = sorted(set(self.cohort) - set(ids))
+        # From now on their votes for round t are late: recognised, and rejected gently.
+        self._erased = {(c, r) for c, r in self._erased if r > t - LATE_WINDOW}
+        self._erased.update((c, t) for c in erasures)
+        if self._deadline is not None:
+            self._deadline.cancel()
         stacked = np.stack([self.votes[i] for i in ids])  # (M, N/8) uint8
         last_round = t + 1 >= self.run.rounds
         evaluate = (t + 1) % self.run.eval_every == 0 or last_round
@@ -225,7 +320,7 @@ class RoundCoordinator:
         now = time.perf_counter()
         record: dict[str, Any] = {
             "round": t,
-            "seconds": round(now - self._started, 4),
+            "seconds": round(self._elapsed(), 4),
             "round_ms": round((now - self._round_opened) * 1e3, 3),
             "clients": len(ids),
             "bytes_up": self._bytes_up,
@@ -236,10 +331,11 @@ class RoundCoordinator:
         self.votes.clear()
         self.round = t + 1
         self._closing = False
-        self._round_opened = now
         for link in recipients:
             for message in messages:
                 link.send(message)
+        if erasures:
+            record["erasures"] = erasures
         if weights:
             record["client_weights"] = {str(i): round(w, 6) for i, w in weights.items()}
         evaluation = None
@@ -250,9 +346,18 @@ class RoundCoordinator:
         self._write_ready_records()
         if last_round:
             await self.finish()
-        else:
-            self._admit_waiting(at_boundary=True)
-            self._maybe_close()
+            return
+        if self._checkpointing is not None and self._checkpointing.due(t + 1):
+            # Votes for t + 1 keep arriving meanwhile; only the close waits.
+            self._checkpoint_busy = True
+            try:
+                await self.checkpoint()
+            finally:
+                self._checkpoint_busy = False
+        self._round_opened = time.perf_counter()
+        self._arm_deadline()
+        self._admit_waiting(at_boundary=True)
+        self._maybe_close()
 
     def _write_ready_records(self) -> None:
         """Write records in round order, each once its evaluation has finished."""
@@ -286,6 +391,52 @@ class RoundCoordinator:
             else "",
         )
 
+    # ---- checkpoints -----------------------------------------------------------------
+
+    async def checkpoint(self) -> None:
+        """Save the state at the current round boundary (between closes): first the
+        outstanding evaluations, so metrics.jsonl is complete up to the checkpoint."""
+        if self._checkpointing is None:
+            return
+        pending = [e for _, e in self._records if e is not None]
+        if pending:
+            await asyncio.wait(pending)
+        self._write_ready_records()
+        checkpointing, run = self._checkpointing, self.run
+        members = checkpointing.members()
+        flat, round_index = self.master.flat, self.master.round
+        totals, seconds = self.metrics.totals(), self._elapsed()
+
+        def write() -> None:  # on the vote thread: the statistics are not mid-update
+            state = ServerState(
+                flat, round_index, self.aggregator.state_dict(), members, totals, seconds
+            )
+            save_server_state(checkpointing.out_dir, run, state)
+
+        started = time.perf_counter()
+        await asyncio.get_running_loop().run_in_executor(self._vote_executor, write)
+        log.info(
+            "checkpoint at round %d (%.0f ms)", round_index, (time.perf_counter() - started) * 1e3
+        )
+
+    async def suspend(self) -> None:
+        """Close no more rounds (SIGTERM): let a close in flight finish, then checkpoint,
+        unless that close ended the run."""
+        self._suspended = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self._close_task is not None and not self._close_task.done():
+            await asyncio.wait([self._close_task])
+        while self._checkpoint_busy:  # the close's own checkpoint, if one was due
+            await asyncio.sleep(0.01)
+        if self.state != "done":
+            await self.checkpoint()
+
+    def drop_checkpoint(self) -> None:
+        """A finished run needs no checkpoint: `--resume` on it would have nothing to do."""
+        if self._checkpointing is not None:
+            checkpoint_path(self._checkpointing.out_dir).unlink(missing_ok=True)
+
     # ---- the end -------------------------------------------------------------------
 
     async def finish(self, failure: str | None = None) -> None:
@@ -294,6 +445,8 @@ class RoundCoordinator:
             return
         self.failed = self.failed or failure
         self.state = "done"
+        if self._deadline is not None:
+            self._deadline.cancel()
         pending = [e for _, e in self._records if e is not None]
         if pending:
             await asyncio.wait(pending)

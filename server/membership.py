@@ -1,4 +1,4 @@
-"""Who may take part: client ids, names, sessions and tokens.
+"""Who may take part: client ids, names and sessions (tokens: server/auth.py).
 
 A client's name is its identity across restarts: a rejoin under the same name gets
 the same id (so the aggregator's per-client statistics follow it) and a fresh
@@ -11,9 +11,10 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from common.config import DEFAULT_BATCH_SIZE, PROTOCOL_VERSION
-from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted, Unauthenticated
+from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
 
 
 @dataclass
@@ -28,24 +29,18 @@ class Membership:
     def __init__(
         self,
         capacity: int,
-        tokens: tuple[str, ...] = (),
         batch_plan: Callable[[int], int] = lambda _id: DEFAULT_BATCH_SIZE,
     ) -> None:
         self.capacity = capacity  # most distinct clients this run admits
-        self._tokens = tokens
         self._batch_plan = batch_plan  # client id -> batch size, for clients that ask 0
         self._by_id: dict[int, Member] = {}
 
-    def join(
-        self, *, version: str, name: str, batch_size: int, token: str, requested_id: int
-    ) -> Member:
+    def join(self, *, version: str, name: str, batch_size: int, requested_id: int) -> Member:
         if version != PROTOCOL_VERSION:
             raise FailedPrecondition(
                 f"protocol version {version!r} is not supported: this server speaks "
                 f"{PROTOCOL_VERSION!r}; run a client of the same signfed release"
             )
-        if self._tokens and not any(hmac.compare_digest(token, t) for t in self._tokens):
-            raise Unauthenticated("unknown or missing token: pass the run's --token")
         if batch_size < 0:
             raise FailedPrecondition(
                 f"batch size must be >= 0 (0: the server's plan), got {batch_size}"
@@ -89,6 +84,31 @@ class Membership:
                 "newer Join): call Join first"
             )
         return member
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Who holds which id, for a checkpoint. Sessions are left out on purpose: after a
+        restart every client joins again (by name, so it gets its old id back)."""
+        return [
+            {"client_id": m.client_id, "name": m.name, "batch_size": m.batch_size}
+            for m in sorted(self._by_id.values(), key=lambda m: m.client_id)
+        ]
+
+    def restore(self, members: list[dict[str, Any]]) -> None:
+        """Reinstate a snapshot's members, each with a fresh session nobody holds yet."""
+        if self._by_id:
+            raise ValueError("restore() needs an empty membership")
+        if len(members) > self.capacity:
+            raise ValueError(f"{len(members)} members for a cohort of {self.capacity}")
+        for entry in members:
+            member = Member(
+                client_id=int(entry["client_id"]),
+                name=str(entry["name"]),
+                batch_size=int(entry["batch_size"]),
+                session=secrets.token_bytes(16),
+            )
+            if member.client_id in self._by_id or self._find(member.name) is not None:
+                raise ValueError(f"duplicate member {entry!r} in the snapshot")
+            self._by_id[member.client_id] = member
 
     def _find(self, name: str) -> Member | None:
         return next((m for m in self._by_id.values() if m.name == name), None)

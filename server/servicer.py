@@ -11,6 +11,7 @@ from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.wire import model_chunks
 from server import stream
+from server.auth import TokenVerifier
 from server.coordinator import RoundCoordinator
 from server.errors import ProtocolError
 from server.membership import Membership
@@ -36,9 +37,15 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
 
 
 class ParameterServer(pb_grpc.ParameterServerServicer):
-    def __init__(self, coordinator: RoundCoordinator, membership: Membership) -> None:
+    def __init__(
+        self,
+        coordinator: RoundCoordinator,
+        membership: Membership,
+        verifier: TokenVerifier | None = None,
+    ) -> None:
         self.coordinator = coordinator
         self.membership = membership
+        self.verifier = verifier  # the interceptor checked the token; Join checks the name
         self.settings = run_settings(
             coordinator.run, coordinator.wire, coordinator.master.num_params
         )
@@ -47,11 +54,12 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         self, request: pb.JoinRequest, context: grpc.aio.ServicerContext
     ) -> pb.JoinReply:
         try:
+            if self.verifier is not None:
+                self.verifier.check_join_name(context.invocation_metadata(), request.client_name)
             member = self.membership.join(
                 version=request.protocol_version,
                 name=request.client_name,
                 batch_size=request.batch_size,
-                token=request.token,
                 requested_id=request.requested_id,
             )
         except ProtocolError as exc:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
 from common.config import ConfigError
 from common.fetch import FETCHABLE, SOURCE_HELP
@@ -19,7 +20,13 @@ from signfed import options
 def _server(args: argparse.Namespace) -> int:
     from server.app import serve
 
-    summary = asyncio.run(serve(options.server_config(args), port_file=args.port_file))
+    config = options.server_config(args)
+    if config.resume:  # the run's settings are the checkpoint's
+        from server.checkpoints import resumed_run
+
+        defaults = options.run_config(build_parser().parse_args(["server"]))
+        config = replace(config, run=resumed_run(config.out_dir, config.run, defaults))
+    summary = asyncio.run(serve(config, port_file=args.port_file))
     return 0 if summary["error"] is None else 1
 
 
@@ -103,6 +110,13 @@ def _status(args: argparse.Namespace) -> int:
     return run_status(args)
 
 
+def _token(args: argparse.Namespace) -> int:
+    from common.tokens import client_token, read_secret_file
+
+    print(client_token(read_secret_file(args.secret_file, "--secret-file"), args.name))
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     from common.fetch import main as fetch_main
 
@@ -172,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_status_options(status)
     status.set_defaults(handler=_status)
+
+    token = sub.add_parser("token", help="print a client's token under a --token-secret-file")
+    token.add_argument("--secret-file", required=True, help="the server's --token-secret-file")
+    token.add_argument("--name", required=True, help="the client's --name")
+    token.set_defaults(handler=_token)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
     fetch.add_argument("--dataset", default="mnist", choices=FETCHABLE)

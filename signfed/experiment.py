@@ -25,9 +25,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig
+from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig, config_json
 from common.schedule import LR_SCHEDULES
-from signfed.simulation import SGD, Simulation, SimulationConfig, config_json
+from signfed.simulation import SGD, Simulation, SimulationConfig
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,8 @@ def run_local(args: argparse.Namespace) -> int:
     wire = options.wire_config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("metrics.jsonl", "summary.json", "server.port"):
+    # A fresh run each time: an interrupted earlier run's checkpoint goes too.
+    for stale in ("metrics.jsonl", "summary.json", "server.port", "checkpoint.npz"):
         (out / stale).unlink(missing_ok=True)
     port_file = out / "server.port"
     server_argv = [
@@ -69,7 +70,9 @@ def run_local(args: argparse.Namespace) -> int:
                 ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
                  "--name", f"client-{i}", "--data-dir", args.data_dir,
                  "--chunk-bytes", str(wire.chunk_bytes),
-                 "--max-message-bytes", str(wire.max_message_bytes)],
+                 "--max-message-bytes", str(wire.max_message_bytes),
+                 "--keepalive", repr(wire.keepalive_s),
+                 "--keepalive-timeout", repr(wire.keepalive_timeout_s)],
                 out / f"client-{i}.log",
             ))  # fmt: skip
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))

@@ -14,6 +14,7 @@ from common.config import (
     PARTITIONS,
     AggregatorConfig,
     ClientConfig,
+    ConfigError,
     RunConfig,
     ServerConfig,
     WireConfig,
@@ -117,6 +118,20 @@ def add_wire_options(parser: argparse.ArgumentParser) -> None:
         type=int,
     )
     _add(g, "--max-message-bytes", 4 << 20, "largest gRPC message accepted", type=int)
+    _add(
+        g,
+        "--keepalive",
+        10.0,
+        "seconds between HTTP/2 pings on an idle connection (0: none)",
+        type=float,
+    )
+    _add(
+        g,
+        "--keepalive-timeout",
+        10.0,
+        "a peer that answers no ping within this many seconds is dropped",
+        type=float,
+    )
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +141,60 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--port-file", "", "write the bound port to this file (for launchers)")
     _add(g, "--out", "runs/latest", "directory for metrics.jsonl and summary.json")
     _add(g, "--threads", 2, "torch threads for evaluation", type=int)
+    r = parser.add_argument_group("reliability")
+    _add(
+        r,
+        "--checkpoint-every",
+        50,
+        "write <out>/checkpoint.npz every this many rounds (0: only at SIGTERM)",
+        type=int,
+    )
+    _add(
+        r,
+        "--resume",
+        "",
+        "continue the run checkpointed in this directory (it becomes --out); run "
+        "settings come from the checkpoint",
+    )
+    _add(
+        r,
+        "--round-deadline",
+        0.0,
+        "seconds after which a round closes without the missing votes, once a quorum "
+        "has voted (0: wait for every vote)",
+        type=float,
+    )
+    _add(r, "--quorum", 0.5, "fraction of the cohort a deadline close needs", type=float)
+    add_server_security_options(parser)
+
+
+def add_server_security_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("security (README: Security)")
+    _add(g, "--tls-cert", "", "PEM certificate chain to serve TLS with; empty: plain text")
+    _add(g, "--tls-key", "", "PEM private key of --tls-cert")
+    _add(g, "--tls-client-ca", "", "mutual TLS: require client certificates from this CA")
     _add(g, "--tokens", "", "comma-separated client tokens to accept; empty accepts any")
+    _add(g, "--tokens-file", "", "more tokens to accept, one per line ('#' comments)")
+    _add(
+        g,
+        "--token-secret-file",
+        "",
+        "instead of a token list: a client's token is HMAC-SHA256(secret, its --name), "
+        "printed by `signfed token`",
+    )
+
+
+def add_tls_client_options(group: Any) -> None:
+    """How a client (or `signfed status`) reaches a TLS server."""
+    _add(group, "--tls-ca", "", "PEM CA the server's certificate must chain to; given: TLS")
+    _add(group, "--tls-cert", "", "mutual TLS: this client's PEM certificate chain")
+    _add(group, "--tls-key", "", "mutual TLS: the PEM private key of --tls-cert")
+    _add(
+        group,
+        "--tls-server-name",
+        "",
+        "name the server's certificate must carry, when --server's host is not one of them",
+    )
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -149,6 +217,8 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
         "same client",
     )
     _add(g, "--token", "", "credential, when the server requires one")
+    _add(g, "--token-file", "", "read the token from this file instead of --token")
+    add_tls_client_options(g)
     _add(g, "--threads", 1, "torch threads for the gradient", type=int)
     _add(
         g, "--connect-timeout", 60.0, "give up after this many seconds without a server", type=float
@@ -240,6 +310,7 @@ def batch_modes_config(args: argparse.Namespace) -> Any:
 def add_status_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--server", "127.0.0.1:50051", "parameter server HOST:PORT")
     _add(parser, "--timeout", 5.0, "seconds to wait for an answer", type=float)
+    add_tls_client_options(parser)
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -274,7 +345,12 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 
 def wire_config(args: argparse.Namespace) -> WireConfig:
-    return WireConfig(chunk_bytes=args.chunk_bytes, max_message_bytes=args.max_message_bytes)
+    return WireConfig(
+        chunk_bytes=args.chunk_bytes,
+        max_message_bytes=args.max_message_bytes,
+        keepalive_s=args.keepalive,
+        keepalive_timeout_s=args.keepalive_timeout,
+    )
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -283,11 +359,29 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         wire=wire_config(args),
         host=args.host,
         port=args.port,
-        out_dir=args.out,
+        out_dir=_out_dir(args),
         data_dir=args.data_dir,
         tokens=tuple(t for t in args.tokens.split(",") if t),
+        tokens_file=args.tokens_file,
+        token_secret_file=args.token_secret_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
         threads=args.threads,
+        checkpoint_every=args.checkpoint_every,
+        resume=bool(args.resume),
+        round_deadline_s=args.round_deadline,
+        quorum=args.quorum,
     )
+
+
+def _out_dir(args: argparse.Namespace) -> str:
+    """--resume DIR continues in DIR; an --out pointing elsewhere is a contradiction."""
+    if not args.resume:
+        return str(args.out)
+    if args.out not in (_env("--out", "runs/latest"), args.resume):
+        raise ConfigError(f"--resume {args.resume} continues in that directory; drop --out")
+    return str(args.resume)
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:
@@ -299,6 +393,11 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
         identity_file=args.identity_file,
         data_dir=args.data_dir,
         token=args.token,
+        token_file=args.token_file,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_server_name=args.tls_server_name,
         threads=args.threads,
         wire=wire_config(args),
         connect_timeout_s=args.connect_timeout,
@@ -318,6 +417,8 @@ def run_flags(run: RunConfig, wire: WireConfig) -> list[str]:
         "--warmup-rounds", str(agg.warmup_rounds), "--eps", repr(agg.eps),
         "--weight-clip", repr(agg.weight_clip), "--forgetting", repr(agg.forgetting),
         "--chunk-bytes", str(wire.chunk_bytes), "--max-message-bytes", str(wire.max_message_bytes),
+        "--keepalive", repr(wire.keepalive_s),
+        "--keepalive-timeout", repr(wire.keepalive_timeout_s),
     ]  # fmt: skip
     if run.batch_sizes:
         flags += ["--batch-sizes", ",".join(map(str, run.batch_sizes))]

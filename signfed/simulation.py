@@ -17,7 +17,6 @@ the rerun of the lost rounds draws the same minibatches and gives the same bits.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ import numpy as np
 from client.trainer import LocalTrainer
 from common.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from common.codec import unpack_signs
-from common.config import ConfigError, RunConfig, WireConfig
+from common.config import ConfigError, RunConfig, WireConfig, config_json
 from common.data import Dataset, load_dataset
 from common.params import digest
 from common.proto import signfed_pb2 as pb
@@ -61,12 +60,6 @@ class SimulationConfig:
             raise ConfigError(f"--threads must be >= 1, got {self.threads}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
-
-
-def config_json(run: RunConfig) -> dict[str, Any]:
-    """The run's configuration as JSON values (tuples become lists), for comparisons."""
-    result: dict[str, Any] = json.loads(json.dumps(asdict(run)))
-    return result
 
 
 class Simulation:

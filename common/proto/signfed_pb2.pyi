@@ -6,18 +6,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class JoinRequest(_message.Message):
-    __slots__ = ("protocol_version", "client_name", "batch_size", "token", "requested_id")
+    __slots__ = ("protocol_version", "client_name", "batch_size", "requested_id")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
-    TOKEN_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_ID_FIELD_NUMBER: _ClassVar[int]
     protocol_version: str
     client_name: str
     batch_size: int
-    token: str
     requested_id: int
-    def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., token: _Optional[str] = ..., requested_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
     __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha")
@@ -141,15 +139,27 @@ class Stop(_message.Message):
     rounds_done: int
     def __init__(self, reason: _Optional[str] = ..., rounds_done: _Optional[int] = ...) -> None: ...
 
+class Rejected(_message.Message):
+    __slots__ = ("round", "reason", "code")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    reason: str
+    code: int
+    def __init__(self, round: _Optional[int] = ..., reason: _Optional[str] = ..., code: _Optional[int] = ...) -> None: ...
+
 class ServerMessage(_message.Message):
-    __slots__ = ("start", "decision", "stop")
+    __slots__ = ("start", "decision", "stop", "rejected")
     START_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     start: RoundStart
     decision: Decision
     stop: Stop
-    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ...) -> None: ...
+    rejected: Rejected
+    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ...) -> None: ...
 
 class FetchModelRequest(_message.Message):
     __slots__ = ("client_id", "session")

@@ -49,7 +49,10 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     thread.start()
     handles: list[ServerHandle] = []
 
-    def _start(wire: WireConfig | None = None, **run: Any) -> ServerHandle:
+    def _start(
+        wire: WireConfig | None = None, server: dict[str, Any] | None = None, **run: Any
+    ) -> ServerHandle:
+        """run: RunConfig fields; server: other ServerConfig fields (deadline, TLS...)."""
         run.setdefault("dataset", "digits")
         run.setdefault("num_clients", 2)
         run.setdefault("rounds", 5)
@@ -59,6 +62,7 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
             wire=wire or WireConfig(),
             port=0,
             out_dir=str(tmp_path / "run"),
+            **(server or {}),
         )
         running = asyncio.run_coroutine_threadsafe(create_server(config), loop).result(60)
         handle = ServerHandle(running.port, running, loop)

@@ -1,4 +1,4 @@
-"""SIGTERM stops the server cleanly: exit code 1 and a summary that says why."""
+"""SIGTERM stops the server cleanly: a checkpoint, exit code 1 and a summary that says why."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import signal
 from pathlib import Path
 
+from common.checkpoint import load_checkpoint
 from tests.integration.processes import spawn, stop_all, wait_for
 
 
@@ -23,5 +24,17 @@ def test_sigterm_writes_a_summary_and_exits(tmp_path: Path) -> None:
     finally:
         stop_all(server)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["error"] == "interrupted at round 0"
+    assert summary["error"] == f"interrupted at round 0; resume with --resume {tmp_path}"
     assert summary["rounds"] == 0 and summary["replicas_identical"] is False
+    # The state went to a checkpoint first, and a fresh run there is refused: it would
+    # overwrite the interrupted one.
+    assert load_checkpoint(tmp_path / "checkpoint.npz").round == 0
+    again = spawn(
+        ["server", "--dataset", "digits", "--port", "0", "--out", str(tmp_path)],
+        tmp_path / "again.log",
+    )
+    try:
+        assert again.wait(timeout=120) == 2
+    finally:
+        stop_all(again)
+    assert "holds an unfinished run: pass --resume" in (tmp_path / "again.log").read_text()

@@ -1,0 +1,92 @@
+"""kill -9 the server at a random round, restart it with --resume: the run finishes at the
+very model an uninterrupted run of the same seed ends at (the in-process simulation,
+bit-identical to the networked run by test_simulate_matches_network)."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from common.checkpoint import load_checkpoint
+from tests.integration.processes import read_metrics, spawn, stop_all, wait_for
+
+ROUNDS = 200
+RUN = ["--dataset", "digits", "--clients", "3", "--rounds", str(ROUNDS), "--eval-every", "20",
+       "--warmup-rounds", "10", "--seed", "3"]  # fmt: skip
+
+
+def _reference_digest(tmp_path: Path) -> str:
+    out = tmp_path / "reference"
+    subprocess.run(
+        [sys.executable, "-m", "signfed.cli", "simulate", *RUN, "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return str(json.loads((out / "summary.json").read_text())["model_digest"])
+
+
+def _server(argv: list[str], tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = tmp_path / f"{name}.port"
+    proc = spawn(["server", *argv, "--port-file", str(port_file)], tmp_path / f"{name}.log")
+    wait_for(lambda: port_file.exists() or proc.poll() is not None, 120, f"{name} to bind")
+    assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
+    return proc, int(port_file.read_text())
+
+
+def test_kill_9_and_resume_ends_at_the_uninterrupted_model(tmp_path: Path) -> None:
+    kill_after = random.randint(20, 120)  # a different round every run: any must do
+    out = tmp_path / "run"
+    server, port = _server(
+        [*RUN, "--port", "0", "--out", str(out), "--checkpoint-every", "7"], tmp_path, "first"
+    )
+    clients = [
+        spawn(
+            [
+                "client",
+                "--server",
+                f"127.0.0.1:{port}",
+                "--client-id",
+                str(i),
+                "--name",
+                f"client-{i}",
+                "--connect-timeout",
+                "120",
+            ],
+            tmp_path / f"client-{i}.log",
+        )  # fmt: skip
+        for i in range(3)
+    ]
+    resumed = None
+    try:
+        wait_for(lambda: len(read_metrics(out)) > kill_after, 180, f"round {kill_after}")
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        done = len(read_metrics(out))
+        assert done < ROUNDS, "the run finished before the kill: raise ROUNDS"
+        checkpoint_round = load_checkpoint(out / "checkpoint.npz").round
+        assert checkpoint_round % 7 == 0 and 0 < checkpoint_round <= done
+
+        # No run flags: the settings come from the checkpoint.
+        resumed, _ = _server(["--resume", str(out), "--port", str(port)], tmp_path, "resumed")
+        for client in clients:
+            assert client.wait(timeout=300) == 0
+        assert resumed.wait(timeout=60) == 0
+    finally:
+        stop_all(server, *clients, *([resumed] if resumed else []))
+
+    log = (tmp_path / "resumed.log").read_text()
+    assert f"resumed from a checkpoint at round {checkpoint_round}" in log
+    summary = json.loads((out / "summary.json").read_text())
+    where = f"(killed after round {kill_after}, resumed at {checkpoint_round})"
+    assert summary["error"] is None, where
+    assert summary["replicas_identical"] is True, where
+    assert summary["model_digest"] == _reference_digest(tmp_path), where
+    # Every round once, in order: the rounds replayed after the checkpoint replaced
+    # the records the killed server had written for them.
+    assert [r["round"] for r in read_metrics(out)] == list(range(ROUNDS))
+    assert not (out / "checkpoint.npz").exists()  # a finished run leaves none behind
