@@ -108,7 +108,7 @@ def _memory_kib(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM"):  # resident now, and its high-water mark
             fields[key] = int(value.split()[0])
     return fields
 
@@ -148,10 +148,11 @@ def run(args: argparse.Namespace) -> None:
                  "--first", str(first), "--count", str(count)],
             ))  # fmt: skip
         started = time.monotonic()
-        peak = baseline
+        final = {"VmRSS": baseline, "VmHWM": baseline}
         while server.poll() is None:
-            peak = max(peak, _memory_kib(server.pid).get("VmRSS", 0))
-            final = _memory_kib(server.pid)
+            sample = _memory_kib(server.pid)  # an exiting process has no VmRSS: keep the last
+            if "VmRSS" in sample and "VmHWM" in sample:
+                final = sample
             time.sleep(0.2)
         wall = time.monotonic() - started
         codes = [w.wait(timeout=120) for w in workers]
@@ -177,8 +178,7 @@ def run(args: argparse.Namespace) -> None:
           f"median {statistics.median(round_ms):.0f} ms, max {max(round_ms):.0f} ms, "
           f"vote median {statistics.median(r['aggregate_ms'] for r in steady):.1f} ms")  # fmt: skip
     print(f"server memory: baseline {baseline / 1024:.0f} MiB, final "
-          f"{final['VmRSS'] / 1024:.0f} MiB, peak {final['VmHWM'] / 1024:.0f} MiB "
-          f"(sampled peak {peak / 1024:.0f} MiB)")  # fmt: skip
+          f"{final['VmRSS'] / 1024:.0f} MiB, peak {final['VmHWM'] / 1024:.0f} MiB")  # fmt: skip
 
 
 def main() -> None:
