@@ -64,16 +64,18 @@ lint: setup
 	$(VENV)/bin/ruff format --check common server client signfed tests benchmarks
 	$(VENV)/bin/mypy common server client signfed
 
-# The committed paper reproductions (docs/results/): hours on a 2-core CPU. Runs keep
-# their folders under runs/; the same command resumes after an interruption.
+# The committed paper reproductions (docs/results/): hours on a 2-core CPU. Each run's
+# metrics and summary are committed under <out>/runs/<run>/: the same command skips
+# finished runs and resumes an interrupted one from its (uncommitted) checkpoint.
 results-mnist: setup data-mnist
 	$(VENV)/bin/signfed experiment batch-modes --dataset mnist --rounds 1000 --seeds 2 \
-		--out docs/results/batch-modes-mnist --runs-dir runs/batch-modes-mnist --data-dir $(DATA)
+		--out docs/results/batch-modes-mnist --runs-dir docs/results/batch-modes-mnist/runs \
+		--data-dir $(DATA)
 
 results-fashion: setup data-fashion
 	$(VENV)/bin/signfed experiment batch-modes --dataset fashion-mnist --modes 1,4 --rounds 1000 \
 		--seeds 2 --out docs/results/batch-modes-fashion-mnist \
-		--runs-dir runs/batch-modes-fashion-mnist --data-dir $(DATA)
+		--runs-dir docs/results/batch-modes-fashion-mnist/runs --data-dir $(DATA)
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
