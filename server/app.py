@@ -24,6 +24,7 @@ from server.aggregators import create_aggregator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state, refuse_stale
 from server.coordinator import RoundCoordinator
+from server.decoding import DecodeErrors
 from server.master import MasterModel
 from server.membership import Membership
 from server.metrics import MetricsWriter
@@ -85,6 +86,7 @@ async def create_server(config: ServerConfig) -> RunningServer:
         coordinator.restore(state)
     # Tokens are checked before any servicer code runs (server/auth.py).
     interceptors = [AuthInterceptor(verifier)] if verifier is not None else []
+    interceptors.append(DecodeErrors())
     server = grpc.aio.server(options=grpc_options(config.wire), interceptors=interceptors)
     servicer = ParameterServer(coordinator, membership, verifier)
     pb_grpc.add_ParameterServerServicer_to_server(servicer, server)

@@ -44,6 +44,7 @@ from server.metrics import MetricsWriter
 
 log = logging.getLogger(__name__)
 
+MAX_BACKLOG = 64  # messages queued for a client that does not read: beyond, it is cut off
 GOODBYE_TIMEOUT_S = 10.0  # how long to wait for final digests after the last round
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]  # Rejected.code of a late vote
 LATE_WINDOW = 64  # rounds for which an erased member's late vote is recognised as such
@@ -56,9 +57,14 @@ class Link:
     client_id: int
     reassembler: Reassembler
     outbox: asyncio.Queue[pb.ServerMessage | None] = field(default_factory=asyncio.Queue)
+    cut_off: str | None = None  # why the coordinator let this link go, if it did
 
     def send(self, message: pb.ServerMessage | None) -> None:
         self.outbox.put_nowait(message)
+
+    @property
+    def backlog(self) -> int:
+        return self.outbox.qsize()
 
 
 class RoundCoordinator:
@@ -235,6 +241,24 @@ class RoundCoordinator:
         self.votes[link.client_id] = packed
         self._maybe_close()
 
+    def _cut_off(self, link: Link) -> None:
+        """A member that stopped reading its stream: its backlog would grow every round.
+        It leaves the cohort and its queue is dropped; should it read again, its call
+        ends with UNAVAILABLE, and the client reconnects and resyncs."""
+        log.warning(
+            "client %d reads nothing (%d messages queued): cutting it off",
+            link.client_id,
+            link.backlog,
+        )
+        link.cut_off = (
+            f"client {link.client_id} did not read its stream ({link.backlog} messages "
+            "queued): cut off; reconnect and resync"
+        )
+        self.detach(link)
+        while not link.outbox.empty():  # stale decisions: it must resync anyway
+            link.outbox.get_nowait()
+        link.send(None)
+
     def _reject_late(self, link: Link, round_index: int) -> None:
         """A vote for a round that closed without it: say so, keep the stream."""
         self._erased.discard((link.client_id, round_index))
@@ -250,6 +274,8 @@ class RoundCoordinator:
         link.send(message)
 
     def goodbye(self, link: Link, model_digest: bytes) -> None:
+        if link.client_id not in self._stopped:
+            raise FailedPrecondition("Goodbye before Stop: send it after the server's Stop")
         self.final_digests[link.client_id] = model_digest
         self._check_goodbyes()
 
@@ -266,7 +292,9 @@ class RoundCoordinator:
         everyone = len(self.votes) == len(self.cohort)
         if everyone or (self._overdue and len(self.votes) >= self._quorum_count()):
             self._closing = True
-            self._close_task = asyncio.get_running_loop().create_task(self._close_round())
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close_round(dict(self.votes))
+            )
 
     # ---- closing a round -----------------------------------------------------------
 
@@ -283,24 +311,24 @@ class RoundCoordinator:
         weights = self.aggregator.client_weight_summary() if report_weights else {}
         return decision, self.master.updated(signs, round_index), elapsed_ms, weights
 
-    async def _close_round(self) -> None:
+    async def _close_round(self, votes: dict[int, np.ndarray]) -> None:
         try:
-            await self._close_round_unguarded()
+            await self._close_round_unguarded(votes)
         except Exception as exc:  # a bug here must end the run loudly, not hang it
             log.exception("round %d failed", self.round)
             await self.finish(f"round {self.round} failed: {exc}")
 
-    async def _close_round_unguarded(self) -> None:
+    async def _close_round_unguarded(self, votes: dict[int, np.ndarray]) -> None:
         loop = asyncio.get_running_loop()
         t = self.round
-        ids = sorted(self.votes)
+        ids = sorted(votes)
         erasures = sorted(set(self.cohort) - set(ids))
         # From now on their votes for round t are late: recognised, and rejected gently.
         self._erased = {(c, r) for c, r in self._erased if r > t - LATE_WINDOW}
         self._erased.update((c, t) for c in erasures)
         if self._deadline is not None:
             self._deadline.cancel()
-        stacked = np.stack([self.votes[i] for i in ids])  # (M, N/8) uint8
+        stacked = np.stack([votes[i] for i in ids])  # (M, N/8) uint8
         last_round = t + 1 >= self.run.rounds
         evaluate = (t + 1) % self.run.eval_every == 0 or last_round
         decision, new_flat, aggregate_ms, weights = await loop.run_in_executor(
@@ -332,6 +360,9 @@ class RoundCoordinator:
         self.round = t + 1
         self._closing = False
         for link in recipients:
+            if link.backlog > MAX_BACKLOG:
+                self._cut_off(link)
+                continue
             for message in messages:
                 link.send(message)
         if erasures:

@@ -43,6 +43,12 @@ class ResourceExhausted(ProtocolError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class DeadlineExceeded(ProtocolError):
+    """A stream that stayed silent too long."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unavailable(ProtocolError):
     """The server is shutting down or the run is over."""
 

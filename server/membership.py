@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.config import DEFAULT_BATCH_SIZE, PROTOCOL_VERSION
-from server.errors import AlreadyExists, FailedPrecondition, ResourceExhausted
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, ResourceExhausted
 
 
 @dataclass
@@ -44,6 +44,10 @@ class Membership:
         if batch_size < 0:
             raise FailedPrecondition(
                 f"batch size must be >= 0 (0: the server's plan), got {batch_size}"
+            )
+        if requested_id >= self.capacity:
+            raise InvalidArgument(
+                f"client id {requested_id} is outside this run's ids 0..{self.capacity - 1}"
             )
         existing = self._find(name) if name else None
         if existing is not None:

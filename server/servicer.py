@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -13,8 +14,10 @@ from common.wire import model_chunks
 from server import stream
 from server.auth import TokenVerifier
 from server.coordinator import RoundCoordinator
-from server.errors import ProtocolError
+from server.errors import DeadlineExceeded, ProtocolError
 from server.membership import Membership
+
+ATTACH_TIMEOUT_S = 30.0  # a Train stream must say who it is within this long
 
 
 def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSettings:
@@ -78,10 +81,14 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         self, request_iterator: AsyncIterator[pb.ClientMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ServerMessage]:
         try:
-            first = await anext(aiter(request_iterator))
-        except StopAsyncIteration:
-            return
-        try:
+            try:
+                first = await asyncio.wait_for(anext(aiter(request_iterator)), ATTACH_TIMEOUT_S)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:  # a silent stream must not hold a handler forever
+                raise DeadlineExceeded(
+                    f"no Attach within {ATTACH_TIMEOUT_S:.0f}s of opening Train"
+                ) from None
             link = stream.attach_stream(first, self.coordinator, self.membership)
             async for message in stream.serve(link, request_iterator, self.coordinator):
                 yield message

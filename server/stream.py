@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from common.proto import signfed_pb2 as pb
 from common.wire import PayloadError, wire_size
 from server.coordinator import Link, RoundCoordinator
-from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
+from server.errors import FailedPrecondition, InvalidArgument, ProtocolError, Unavailable
 from server.membership import Membership
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ async def read_messages(
             else:
                 raise FailedPrecondition(f"unexpected {kind or 'empty'} message after Attach")
     except ProtocolError as exc:
-        log.warning("client %d: %s: %s", link.client_id, exc.code.name, exc)
+        # str(exc), not exc: a log record holding the exception would hold its traceback,
+        # and with it this Link, for as long as any handler keeps records.
+        log.warning("client %d: %s: %s", link.client_id, exc.code.name, str(exc))
         return exc
     finally:
         coordinator.detach(link)
@@ -71,6 +73,8 @@ async def serve(
     try:
         while (message := await link.outbox.get()) is not None:
             yield message
+        if link.cut_off is not None:  # it stopped reading: the coordinator let it go
+            raise Unavailable(link.cut_off)
         if reader.done() and (error := reader.result()) is not None:
             raise error
     finally:
