@@ -26,6 +26,7 @@ from common.params import digest, sign_step
 from common.proto import signfed_pb2 as pb
 from common.wire import Reassembler
 from tests.fuzz.hostile import Hostile, Peer
+from tests.integration.raw import admit
 
 # Small chunks (a 602-byte payload travels in 3) and a small message limit, so that
 # chunking and RESOURCE_EXHAUSTED are both within reach of the fuzzer.
@@ -64,11 +65,7 @@ class Arena:
 def arena(start_server: Any) -> Any:
     server = start_server(wire=WIRE, num_clients=NUM_CLIENTS, rounds=5)
     good, mallory = Peer(server.address, "good"), Peer(server.address, "mallory")
-    for peer in (good, mallory):
-        peer.join()
-        peer.open()
-    for peer in (good, mallory):
-        assert peer.receive().start.round == 0
+    admit(good, mallory)
     hostile = Hostile(server.address)
     yield Arena(server, good, mallory, hostile, good.fetch_model())
     for closable in (good, mallory, hostile):

@@ -14,6 +14,7 @@ import numpy as np
 
 from common.codec import coin_rng, pack_signs
 from common.proto import signfed_pb2 as pb
+from tests.integration.raw import admit
 
 
 def _wait_until(predicate: Any, timeout_s: float) -> bool:
@@ -31,11 +32,7 @@ def test_a_goodbye_before_stop_does_not_cut_the_wait_for_final_digests(
     server = start_server(num_clients=2, rounds=1)
     coordinator = server.running.coordinator
     good, early = raw_client(server.address, "good"), raw_client(server.address, "early")
-    for c in (good, early):
-        c.join()
-        c.open()
-    for c in (good, early):
-        assert c.receive().start.round == 0
+    admit(good, early)
     early.send(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=b"\0" * 32)))  # no Stop yet
     good.vote(0, seed=1)
     early.vote(0, seed=2)

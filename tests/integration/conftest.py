@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-import numpy as np
 import pytest
 
-from common.codec import checksum, coin_rng, pack_signs
-from common.config import PROTOCOL_VERSION, AggregatorConfig, RunConfig, ServerConfig, WireConfig
-from common.proto import signfed_pb2 as pb
-from common.proto import signfed_pb2_grpc as pb_grpc
-from common.wire import grpc_options
+from common.config import AggregatorConfig, RunConfig, ServerConfig, WireConfig
 from server.app import RunningServer, create_server
+from tests.integration.raw import RawClient
 
 
 @dataclass
@@ -74,74 +68,6 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
         asyncio.run_coroutine_threadsafe(h.running.stop(0), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
-
-
-@dataclass
-class RawClient:
-    """Speaks the protocol message by message, so tests can misbehave precisely."""
-
-    address: str
-    name: str
-    wire: WireConfig = field(default_factory=WireConfig)
-
-    def __post_init__(self) -> None:
-        self.channel = grpc.insecure_channel(self.address, options=grpc_options(self.wire))
-        self.stub = pb_grpc.ParameterServerStub(self.channel)
-        self.outbox: queue.Queue[pb.ClientMessage | None] = queue.Queue()
-        self.responses: Any = None
-
-    def join(self, version: str = PROTOCOL_VERSION, requested_id: int = -1) -> pb.JoinReply:
-        self.reply = self.stub.Join(
-            pb.JoinRequest(
-                protocol_version=version,
-                client_name=self.name,
-                batch_size=4,
-                requested_id=requested_id,
-            ),
-            timeout=10,
-        )
-        return self.reply
-
-    def open(self, first: pb.ClientMessage | None = None) -> None:
-        if first is None:
-            first = pb.ClientMessage(
-                attach=pb.Attach(client_id=self.reply.client_id, session=self.reply.session)
-            )
-        self.outbox.put(first)
-        self.responses = self.stub.Train(iter(self.outbox.get, None), timeout=30)
-
-    def send(self, message: pb.ClientMessage) -> None:
-        self.outbox.put(message)
-
-    def receive(self) -> pb.ServerMessage:
-        return next(self.responses)
-
-    def vote(self, round_index: int, seed: int = 0, **overrides: Any) -> None:
-        n = int(self.reply.settings.num_params)
-        packed = pack_signs(np.random.default_rng(seed).standard_normal(n), coin_rng(seed))
-        fields: dict[str, Any] = dict(
-            round=round_index,
-            num_coords=n,
-            offset=0,
-            last=True,
-            crc32=checksum(packed),
-            signs=packed.tobytes(),
-        )
-        fields.update(overrides)
-        self.send(pb.ClientMessage(vote=pb.Vote(**fields)))
-
-    def status_of_stream(self) -> grpc.StatusCode:
-        """Drain the stream and return its final status code."""
-        try:
-            for _ in self.responses:
-                pass
-        except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
-        return grpc.StatusCode.OK
-
-    def close(self) -> None:
-        self.outbox.put(None)
-        self.channel.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 
 from signfed.local import spawn
 
-__all__ = ["read_metrics", "spawn", "stop_all", "wait_for"]
+__all__ = ["read_metrics", "spawn", "spawn_client", "spawn_server", "stop_all", "wait_for"]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -22,6 +22,29 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def spawn_server(
+    argv: list[str], log_dir: Path, name: str = "server"
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`signfed server ARGV` publishing its port in a file; returns once it has bound.
+
+    A server that exits before binding fails the test with its log."""
+    port_file, log = log_dir / f"{name}.port", log_dir / f"{name}.log"
+    proc = spawn(["server", *argv, "--port-file", str(port_file)], log)
+    wait_for(lambda: port_file.exists() or proc.poll() is not None, 120, f"{name} to bind")
+    assert proc.poll() is None, log.read_text()
+    return proc, int(port_file.read_text())
+
+
+def spawn_client(port: int, client_id: int, log_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`signfed client` number `client_id` (name client-<id>) for a server on this
+    host, patient enough (120 s) to outlast a server restart."""
+    return spawn(
+        ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(client_id),
+         "--name", f"client-{client_id}", "--connect-timeout", "120", *extra],
+        log_dir / f"client-{client_id}.log",
+    )  # fmt: skip
 
 
 def read_metrics(out: Path) -> list[dict[str, Any]]:

@@ -10,15 +10,12 @@ import pytest
 
 from common.config import WireConfig
 from common.proto import signfed_pb2 as pb
+from tests.integration.raw import admit
 
 
 def _both_admitted(server: Any, raw_client: Any) -> tuple[Any, Any]:
     good, bad = raw_client(server.address, "good"), raw_client(server.address, "bad")
-    for c in (good, bad):
-        c.join()
-        c.open()
-    for c in (good, bad):
-        assert c.receive().start.round == 0
+    admit(good, bad)
     return good, bad
 
 

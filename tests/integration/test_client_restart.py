@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.integration.processes import read_metrics, spawn, stop_all, wait_for
+from tests.integration.processes import read_metrics, spawn, spawn_server, stop_all, wait_for
 
 ROUNDS = 4000  # digits rounds take milliseconds: enough to kill and restart mid-run
 
@@ -13,24 +14,21 @@ ROUNDS = 4000  # digits rounds take milliseconds: enough to kill and restart mid
 def test_killed_client_is_dropped_then_rejoins(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    port_file = out / "port"
-    server = spawn(
-        ["server", "--dataset", "digits", "--clients", "3", "--rounds", str(ROUNDS),
-         "--eval-every", "1000", "--port", "0", "--port-file", str(port_file),
-         "--out", str(out)],
-        out / "server.log",
+    server, port = spawn_server(
+        ["--dataset", "digits", "--clients", "3", "--rounds", str(ROUNDS),
+         "--eval-every", "1000", "--port", "0", "--out", str(out)],
+        out,
     )  # fmt: skip
-    clients = []
+    clients: list[subprocess.Popen[bytes]] = []
+
+    def client(i: int) -> subprocess.Popen[bytes]:
+        return spawn(
+            ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
+             "--batch-size", "16"],
+            out / f"client-{i}-{len(clients)}.log",
+        )  # fmt: skip
+
     try:
-        port = int(wait_for(lambda: port_file.exists() and port_file.read_text(), 120, "port"))
-
-        def client(i: int) -> object:
-            return spawn(
-                ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
-                 "--batch-size", "16"],
-                out / f"client-{i}-{len(clients)}.log",
-            )  # fmt: skip
-
         clients = [client(0), client(1), client(2)]
         wait_for(lambda: len(read_metrics(out)) >= 20, 120, "round 20")
         victim = clients[2]

@@ -16,6 +16,7 @@ from common.codec import coin_rng, pack_signs, unpack_signs
 from common.config import AggregatorConfig
 from server.aggregators import create_aggregator
 from tests.integration.processes import read_metrics, wait_for
+from tests.integration.raw import admit
 
 DEADLINE_S = 0.5
 
@@ -27,11 +28,7 @@ def _packed(seed: int, n: int) -> np.ndarray:
 
 def _three(server: Any, raw_client: Any) -> list[Any]:
     clients = [raw_client(server.address, name) for name in ("a", "b", "slow")]
-    for c in clients:
-        c.join()
-        c.open()
-    for c in clients:
-        assert c.receive().start.round == 0
+    admit(*clients)
     return clients
 
 

@@ -8,41 +8,27 @@ import json
 import signal
 from pathlib import Path
 
-from tests.integration.processes import read_metrics, spawn, stop_all, wait_for
+from tests.integration.processes import (
+    read_metrics,
+    spawn_client,
+    spawn_server,
+    stop_all,
+    wait_for,
+)
 
 WIRE = ["--keepalive", "0.5", "--keepalive-timeout", "1"]
 
 
 def test_a_frozen_client_is_dropped_and_rejoins(tmp_path: Path) -> None:
-    out, port_file = tmp_path / "run", tmp_path / "port"
-    server = spawn(
-        ["server", "--dataset", "digits", "--clients", "2", "--rounds", "3000",
-         "--eval-every", "500", "--port", "0", "--port-file", str(port_file),
-         "--out", str(out), *WIRE],
-        tmp_path / "server.log",
+    out = tmp_path / "run"
+    server, port = spawn_server(
+        ["--dataset", "digits", "--clients", "2", "--rounds", "3000", "--eval-every", "500",
+         "--port", "0", "--out", str(out), *WIRE],
+        tmp_path,
     )  # fmt: skip
     clients = []
     try:
-        wait_for(port_file.exists, 120, "the server to bind")
-        port = int(port_file.read_text())
-        clients = [
-            spawn(
-                [
-                    "client",
-                    "--server",
-                    f"127.0.0.1:{port}",
-                    "--client-id",
-                    str(i),
-                    "--name",
-                    f"client-{i}",
-                    "--connect-timeout",
-                    "120",
-                    *WIRE,
-                ],
-                tmp_path / f"client-{i}.log",
-            )  # fmt: skip
-            for i in range(2)
-        ]
+        clients = [spawn_client(port, i, tmp_path, *WIRE) for i in range(2)]
         wait_for(lambda: len(read_metrics(out)) >= 20, 120, "20 rounds")
         clients[1].send_signal(signal.SIGSTOP)
         alone = wait_for(

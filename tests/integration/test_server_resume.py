@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 from common.checkpoint import load_checkpoint
-from tests.integration.processes import read_metrics, spawn, stop_all, wait_for
+from tests.integration.processes import (
+    read_metrics,
+    spawn_client,
+    spawn_server,
+    stop_all,
+    wait_for,
+)
 
 ROUNDS = 200
 RUN = ["--dataset", "digits", "--clients", "3", "--rounds", str(ROUNDS), "--eval-every", "20",
@@ -30,37 +36,13 @@ def _reference_digest(tmp_path: Path) -> str:
     return str(json.loads((out / "summary.json").read_text())["model_digest"])
 
 
-def _server(argv: list[str], tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    port_file = tmp_path / f"{name}.port"
-    proc = spawn(["server", *argv, "--port-file", str(port_file)], tmp_path / f"{name}.log")
-    wait_for(lambda: port_file.exists() or proc.poll() is not None, 120, f"{name} to bind")
-    assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
-    return proc, int(port_file.read_text())
-
-
 def test_kill_9_and_resume_ends_at_the_uninterrupted_model(tmp_path: Path) -> None:
     kill_after = random.randint(20, 120)  # a different round every run: any must do
     out = tmp_path / "run"
-    server, port = _server(
+    server, port = spawn_server(
         [*RUN, "--port", "0", "--out", str(out), "--checkpoint-every", "7"], tmp_path, "first"
     )
-    clients = [
-        spawn(
-            [
-                "client",
-                "--server",
-                f"127.0.0.1:{port}",
-                "--client-id",
-                str(i),
-                "--name",
-                f"client-{i}",
-                "--connect-timeout",
-                "120",
-            ],
-            tmp_path / f"client-{i}.log",
-        )  # fmt: skip
-        for i in range(3)
-    ]
+    clients = [spawn_client(port, i, tmp_path) for i in range(3)]
     resumed = None
     try:
         wait_for(lambda: len(read_metrics(out)) > kill_after, 180, f"round {kill_after}")
@@ -72,7 +54,7 @@ def test_kill_9_and_resume_ends_at_the_uninterrupted_model(tmp_path: Path) -> No
         assert checkpoint_round % 7 == 0 and 0 < checkpoint_round <= done
 
         # No run flags: the settings come from the checkpoint.
-        resumed, _ = _server(["--resume", str(out), "--port", str(port)], tmp_path, "resumed")
+        resumed, _ = spawn_server(["--resume", str(out), "--port", str(port)], tmp_path, "resumed")
         for client in clients:
             assert client.wait(timeout=300) == 0
         assert resumed.wait(timeout=60) == 0

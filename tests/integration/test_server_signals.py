@@ -7,18 +7,15 @@ import signal
 from pathlib import Path
 
 from common.checkpoint import load_checkpoint
-from tests.integration.processes import spawn, stop_all, wait_for
+from tests.integration.processes import spawn, spawn_server, stop_all
 
 
 def test_sigterm_writes_a_summary_and_exits(tmp_path: Path) -> None:
-    port_file = tmp_path / "port"
-    server = spawn(
-        ["server", "--dataset", "digits", "--clients", "2", "--port", "0",
-         "--port-file", str(port_file), "--out", str(tmp_path)],
-        tmp_path / "server.log",
-    )  # fmt: skip
+    server, _ = spawn_server(
+        ["--dataset", "digits", "--clients", "2", "--port", "0", "--out", str(tmp_path)],
+        tmp_path,
+    )
     try:
-        wait_for(port_file.exists, 120, "the server to bind")
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 1
     finally:
