@@ -1,12 +1,13 @@
 """How well does each decoder recover the sign of the round's gradient?
-`python -m benchmarks.decoder_agreement [--modes 3,4] [--rounds 300] [--data-dir data]`.
+`python -m benchmarks.decoder_agreement [--dataset mnist] [--modes 3,4] [--rounds 300]
+[--data-dir data]`.
 
-The 15-client MNIST setting of the paper, one process (the code of `signfed simulate`).
-The trajectory follows IT-signSGD (llr); in every round the same 15 votes are also
-decoded by plain majority (mv), and both decisions are compared with a reference sign:
-the gradient at x^t on an independent minibatch of `--ref-batch` examples (its own
-seed, so it shares no examples with the clients' draws and favours no client). Reported
-per block of rounds:
+The 15-client setting of the paper (MNIST or Fashion-MNIST), one process (the code of
+`signfed simulate`). The trajectory follows IT-signSGD (llr); in every round the same
+15 votes are also decoded by plain majority (mv), and both decisions are compared with a
+reference sign: the gradient at x^t on an independent minibatch of `--ref-batch`
+examples (its own seed, so it shares no examples with the clients' draws and favours no
+client). Reported per block of rounds:
 
 - agree: the fraction of coordinates whose decision has that sign;
 - agree|g|: the same, weighted by |mean gradient| (the coordinates that move the loss);
@@ -41,24 +42,27 @@ from signfed.simulation import Simulation, SimulationConfig  # noqa: E402
 REFERENCE_SEED = 7919  # offset of the reference minibatches' seed
 
 
-def run_mode(mode: int, rounds: int, block: int, data_dir: str, seed: int, ref_batch: int) -> None:
+def run_mode(
+    dataset_name: str, mode: int, rounds: int, block: int, data_dir: str, seed: int, ref_batch: int
+) -> None:
     sizes = BATCH_MODES[mode]
     run = RunConfig(
-        dataset="mnist",
+        dataset=dataset_name,
         num_clients=len(sizes),
         rounds=rounds,
         seed=seed,
         batch_sizes=sizes,
         aggregator=AggregatorConfig(algorithm="llr", seed=seed),
     )
-    dataset = load_dataset("mnist", data_dir, seed=seed)
+    dataset = load_dataset(dataset_name, data_dir, seed=seed)
     sim = Simulation(SimulationConfig(run=run, out_dir="/dev/null", data_dir=data_dir), dataset)
     assert sim.aggregator is not None
     n, ids = sim.num_params, sim.client_ids
     # Another seed: another shuffle and other draws than any client's.
     reference = LocalTrainer(replace(run, seed=seed + REFERENCE_SEED), 0, ref_batch, dataset)
     groups = sorted(set(sizes))
-    print(f"\nmode {mode} ({' + '.join(f'{sizes.count(b)} x {b}' for b in groups)}), seed {seed}")
+    split = " + ".join(f"{sizes.count(b)} x {b}" for b in groups)
+    print(f"\n{dataset_name}, mode {mode} ({split}), seed {seed}")
     print(
         f"{'rounds':>9}  {'llr agree':>9} {'mv agree':>8}  {'llr |g|':>7} {'mv |g|':>7}  "
         f"{'llr!=mv':>7}  "
@@ -107,6 +111,7 @@ def run_mode(mode: int, rounds: int, block: int, data_dir: str, seed: int, ref_b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
     parser.add_argument("--modes", default="3,4")
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--block", type=int, default=50)
@@ -116,7 +121,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for mode in (int(m) for m in args.modes.split(",")):
-        run_mode(mode, args.rounds, args.block, args.data_dir, args.seed, args.ref_batch)
+        run_mode(
+            args.dataset, mode, args.rounds, args.block, args.data_dir, args.seed, args.ref_batch
+        )
 
 
 if __name__ == "__main__":
