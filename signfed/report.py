@@ -324,5 +324,5 @@ def weight_table(
     ]
     for client, mean in means.items():
         ratio = f"{mean / median:.2f}" if median else "n/a"
-        lines.append(f"| {client} | {sizes[client]} | {mean:.4g} | {ratio} |")
+        lines.append(f"| {client} | {sizes[client]} | {mean:.3f} | {ratio} |")
     return "\n".join(lines) + "\n"

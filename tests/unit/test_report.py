@@ -168,6 +168,6 @@ def test_weight_series_and_tail_table() -> None:
     # tail of 90 rounds: round 90 only, so the means are the last values; median client 1
     assert report.weight_tail_means(rows, "mnist", 4, 0) == {0: 0.3, 1: 0.5, 2: 4.0}
     text = report.weight_table(rows, "mnist", 4, 0)
-    assert "| 2 | 904 | 4 | 8.00 |" in text and "| 0 | 4 | 0.3 | 0.60 |" in text
+    assert "| 2 | 904 | 4.000 | 8.00 |" in text and "| 0 | 4 | 0.300 | 0.60 |" in text
     with pytest.raises(ValueError, match=r"no weight rows for \('mnist', 4, 1\)"):
         report.weight_series(rows, "mnist", 4, 1)
