@@ -9,7 +9,7 @@ OUT    ?= runs/demo
 COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
-	data-fashion results-mnist results-fashion results-mnist-cosine bench images wheelhouse up down \
+	data-fashion results-mnist results-fashion results-fashion-cosine bench images wheelhouse up down \
 	clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
@@ -78,12 +78,13 @@ results-fashion: setup data-fashion
 		--seeds 2 --out docs/results/batch-modes-fashion-mnist \
 		--runs-dir docs/results/batch-modes-fashion-mnist/runs --data-dir $(DATA)
 
-# The extra experiment of issue 4: MNIST mode 4 under a cosine-decayed lr (the paper's
-# constant lr leaves mode 4 unstable for both decoders).
-results-mnist-cosine: setup data-mnist
-	$(VENV)/bin/signfed experiment batch-modes --dataset mnist --modes 4 --algorithms llr,mv \
-		--lr-schedule cosine --rounds 1000 --seeds 2 --out docs/results/mnist-mode4-cosine \
-		--runs-dir docs/results/mnist-mode4-cosine/runs --data-dir $(DATA)
+# The extra experiment of issue 4: Fashion-MNIST mode 4 under a cosine-decayed lr (at the
+# paper's constant lr llr decodes better there, yet ends below mv).
+results-fashion-cosine: setup data-fashion
+	$(VENV)/bin/signfed experiment batch-modes --dataset fashion-mnist --modes 4 \
+		--algorithms llr,mv --lr-schedule cosine --rounds 1000 --seeds 2 \
+		--out docs/results/fashion-mnist-mode4-cosine \
+		--runs-dir docs/results/fashion-mnist-mode4-cosine/runs --data-dir $(DATA)
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
