@@ -61,6 +61,7 @@ def run_mode(
     # Another seed: another shuffle and other draws than any client's.
     reference = LocalTrainer(replace(run, seed=seed + REFERENCE_SEED), 0, ref_batch, dataset)
     groups = sorted(set(sizes))
+    members = {b: [i for i, s in enumerate(sizes) if s == b] for b in groups}
     split = " + ".join(f"{sizes.count(b)} x {b}" for b in groups)
     print(f"\n{dataset_name}, mode {mode} ({split}), seed {seed}")
     print(
@@ -88,11 +89,10 @@ def run_mode(
         acc["differ"].append(float(np.mean(llr != mv)))
         summary = sim.aggregator.client_weight_summary()
         for b in groups:
-            members = [i for i, s in enumerate(sizes) if s == b]
             acc[f"agree{b}"].append(
-                float(np.mean([np.mean((g > 0) == truth) for g in (grads[i] for i in members)]))
+                float(np.mean([np.mean((grads[i] > 0) == truth) for i in members[b]]))
             )
-            acc[f"w{b}"].append(float(np.mean([summary[i] for i in members])))
+            acc[f"w{b}"].append(float(np.mean([summary[i] for i in members[b]])))
         sim.master.commit(sim.master.updated(decided, t), t + 1)  # as the llr run does
         if (t + 1) % block == 0:
 

@@ -29,6 +29,12 @@ def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def client_argv(port: int, client_id: int, *extra: str) -> list[str]:
+    """`signfed client` number `client_id`, named client-<id>, for a server on this host."""
+    return ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(client_id),
+            "--name", f"client-{client_id}", *extra]  # fmt: skip
+
+
 def _wait_for_port(port_file: Path, server: subprocess.Popen[bytes], log_path: Path) -> int:
     deadline = time.monotonic() + PORT_WAIT_S
     while time.monotonic() < deadline:
@@ -66,15 +72,14 @@ def run_local(args: argparse.Namespace) -> int:
         port = _wait_for_port(port_file, server, out / "server.log")
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i in range(run.num_clients):  # each takes the server's batch plan for its id
-            clients.append(spawn(
-                ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(i),
-                 "--name", f"client-{i}", "--data-dir", args.data_dir,
-                 "--chunk-bytes", str(wire.chunk_bytes),
-                 "--max-message-bytes", str(wire.max_message_bytes),
-                 "--keepalive", repr(wire.keepalive_s),
-                 "--keepalive-timeout", repr(wire.keepalive_timeout_s)],
-                out / f"client-{i}.log",
-            ))  # fmt: skip
+            argv = client_argv(
+                port, i, "--data-dir", args.data_dir,
+                "--chunk-bytes", str(wire.chunk_bytes),
+                "--max-message-bytes", str(wire.max_message_bytes),
+                "--keepalive", repr(wire.keepalive_s),
+                "--keepalive-timeout", repr(wire.keepalive_timeout_s),
+            )  # fmt: skip
+            clients.append(spawn(argv, out / f"client-{i}.log"))
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
         while server.poll() is None:
             progress.poll()

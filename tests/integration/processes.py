@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from signfed.local import spawn
+from signfed.local import client_argv, spawn
 
 __all__ = ["read_metrics", "spawn", "spawn_client", "spawn_server", "stop_all", "wait_for"]
 
@@ -38,13 +38,9 @@ def spawn_server(
 
 
 def spawn_client(port: int, client_id: int, log_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """`signfed client` number `client_id` (name client-<id>) for a server on this
-    host, patient enough (120 s) to outlast a server restart."""
-    return spawn(
-        ["client", "--server", f"127.0.0.1:{port}", "--client-id", str(client_id),
-         "--name", f"client-{client_id}", "--connect-timeout", "120", *extra],
-        log_dir / f"client-{client_id}.log",
-    )  # fmt: skip
+    """signfed.local's client, patient enough (120 s) to outlast a server restart."""
+    argv = client_argv(port, client_id, "--connect-timeout", "120", *extra)
+    return spawn(argv, log_dir / f"client-{client_id}.log")
 
 
 def read_metrics(out: Path) -> list[dict[str, Any]]:
