@@ -17,6 +17,7 @@ import torch
 
 from common.config import ServerConfig
 from common.data import load_dataset
+from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
@@ -175,7 +176,8 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         log.warning("interrupted at round %d: checkpointing, then stopping", coordinator.round)
         await coordinator.suspend()
         await coordinator.finish(
-            f"interrupted at round {coordinator.round}; resume with --resume {config.out_dir}"
+            pb.INTERRUPTED,
+            f"interrupted at round {coordinator.round}; resume with --resume {config.out_dir}",
         )
     elif coordinator.failed is None:
         coordinator.drop_checkpoint()

@@ -38,7 +38,7 @@ from common.proto import signfed_pb2 as pb
 from common.wire import Reassembler, decision_messages, wire_size
 from server.aggregators import Aggregator
 from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
-from server.errors import AlreadyExists, FailedPrecondition, Unavailable
+from server.errors import Aborted, AlreadyExists, FailedPrecondition, ProtocolError, Unavailable
 from server.master import MasterModel
 from server.metrics import MetricsWriter
 
@@ -57,10 +57,15 @@ class Link:
     client_id: int
     reassembler: Reassembler
     outbox: asyncio.Queue[pb.ServerMessage | None] = field(default_factory=asyncio.Queue)
-    cut_off: str | None = None  # why the coordinator let this link go, if it did
+    ended: ProtocolError | None = None  # why the coordinator let this link go, if it did
 
     def send(self, message: pb.ServerMessage | None) -> None:
         self.outbox.put_nowait(message)
+
+    def end(self, error: ProtocolError) -> None:
+        """Let this stream go: its handler ends the call with `error`'s status."""
+        self.ended = error
+        self.send(None)
 
     @property
     def backlog(self) -> int:
@@ -142,8 +147,9 @@ class RoundCoordinator:
         stale = self.cohort.get(client_id) or self.pending.get(client_id)
         if stale is not None:
             # A rejoin replaces the old stream: close it before the new one takes over.
+            # It ends with ABORTED and a reason, so whoever held it knows why.
             self.detach(stale)
-            stale.send(None)
+            stale.end(Aborted(f"client {client_id}: replaced by a newer Join of the same client"))
         link = Link(client_id=client_id, reassembler=Reassembler(self.master.num_params))
         self.pending[client_id] = link
         log.info("client %d attached (%d waiting to enter)", client_id, len(self.pending))
@@ -250,14 +256,14 @@ class RoundCoordinator:
             link.client_id,
             link.backlog,
         )
-        link.cut_off = (
+        reason = (
             f"client {link.client_id} did not read its stream ({link.backlog} messages "
             "queued): cut off; reconnect and resync"
         )
         self.detach(link)
         while not link.outbox.empty():  # stale decisions: it must resync anyway
             link.outbox.get_nowait()
-        link.send(None)
+        link.end(Unavailable(reason))
 
     def _reject_late(self, link: Link, round_index: int) -> None:
         """A vote for a round that closed without it: say so, keep the stream."""
@@ -316,7 +322,7 @@ class RoundCoordinator:
             await self._close_round_unguarded(votes)
         except Exception as exc:  # a bug here must end the run loudly, not hang it
             log.exception("round %d failed", self.round)
-            await self.finish(f"round {self.round} failed: {exc}")
+            await self.finish(pb.FAILED, f"round {self.round} failed: {exc}")
 
     async def _close_round_unguarded(self, votes: dict[int, np.ndarray]) -> None:
         loop = asyncio.get_running_loop()
@@ -376,7 +382,7 @@ class RoundCoordinator:
         self._records.append((record, evaluation))
         self._write_ready_records()
         if last_round:
-            await self.finish()
+            await self.finish(pb.FINISHED)
             return
         if self._checkpointing is not None and self._checkpointing.due(t + 1):
             # Votes for t + 1 keep arriving meanwhile; only the close waits.
@@ -470,8 +476,9 @@ class RoundCoordinator:
 
     # ---- the end -------------------------------------------------------------------
 
-    async def finish(self, failure: str | None = None) -> None:
-        """Stop every client, collect final digests, set `done`. Idempotent."""
+    async def finish(self, outcome: pb.Outcome, failure: str | None = None) -> None:
+        """Stop every client with the run's outcome, collect final digests, set `done`.
+        Idempotent. `failure` (for INTERRUPTED and FAILED) goes to the summary's error."""
         if self.state == "done":
             return
         self.failed = self.failed or failure
@@ -483,7 +490,9 @@ class RoundCoordinator:
             await asyncio.wait(pending)
         self._write_ready_records()
         reason = self.failed or f"finished {self.round} rounds"
-        stop = pb.ServerMessage(stop=pb.Stop(reason=reason, rounds_done=self.round))
+        stop = pb.ServerMessage(
+            stop=pb.Stop(reason=reason, rounds_done=self.round, outcome=outcome)
+        )
         links = list(self.cohort.values()) + list(self.pending.values())
         # Only cohort members hold x^final; a client still waiting for admission does not.
         self._stopped = set(self.cohort)

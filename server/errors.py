@@ -49,6 +49,12 @@ class DeadlineExceeded(ProtocolError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Aborted(ProtocolError):
+    """A newer Join of the same client took over; the client should join again."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class Unavailable(ProtocolError):
     """The server is shutting down or the run is over."""
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from common.proto import signfed_pb2 as pb
 from common.wire import PayloadError, wire_size
 from server.coordinator import Link, RoundCoordinator
-from server.errors import FailedPrecondition, InvalidArgument, ProtocolError, Unavailable
+from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
 from server.membership import Membership
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,8 @@ async def serve(
     try:
         while (message := await link.outbox.get()) is not None:
             yield message
-        if link.cut_off is not None:  # it stopped reading: the coordinator let it go
-            raise Unavailable(link.cut_off)
+        if link.ended is not None:  # cut off, or replaced by a newer Join
+            raise link.ended
         if reader.done() and (error := reader.result()) is not None:
             raise error
     finally:

@@ -1,9 +1,21 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    FINISHED: _ClassVar[Outcome]
+    INTERRUPTED: _ClassVar[Outcome]
+    FAILED: _ClassVar[Outcome]
+OUTCOME_UNSPECIFIED: Outcome
+FINISHED: Outcome
+INTERRUPTED: Outcome
+FAILED: Outcome
 
 class JoinRequest(_message.Message):
     __slots__ = ("protocol_version", "client_name", "batch_size", "requested_id")
@@ -132,12 +144,14 @@ class Decision(_message.Message):
     def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., signs: _Optional[bytes] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
 
 class Stop(_message.Message):
-    __slots__ = ("reason", "rounds_done")
+    __slots__ = ("reason", "rounds_done", "outcome")
     REASON_FIELD_NUMBER: _ClassVar[int]
     ROUNDS_DONE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     reason: str
     rounds_done: int
-    def __init__(self, reason: _Optional[str] = ..., rounds_done: _Optional[int] = ...) -> None: ...
+    outcome: Outcome
+    def __init__(self, reason: _Optional[str] = ..., rounds_done: _Optional[int] = ..., outcome: _Optional[_Union[Outcome, str]] = ...) -> None: ...
 
 class Rejected(_message.Message):
     __slots__ = ("round", "reason", "code")
