@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from common.names import name_problem
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
 PROTOCOL_VERSION = "signfed.v1"
@@ -196,7 +197,9 @@ class ServerConfig:
     # Reliability (server/checkpoints.py, the coordinator's deadline):
     checkpoint_every: int = 50  # rounds between checkpoints in out_dir; 0: only at SIGTERM
     resume: bool = False  # continue the run checkpointed in out_dir
-    round_deadline_s: float = 0.0  # 0: a round waits for every vote; else close after this
+    # None: adaptive (server/deadline.py: 10x the quorum's time, >= 10 s), so one silent
+    # member cannot stall the run; 0: a round waits for every vote; else fixed seconds.
+    round_deadline_s: float | None = None
     quorum: float = 0.5  # ... once at least this fraction of the cohort has voted
 
     def __post_init__(self) -> None:
@@ -207,7 +210,7 @@ class ServerConfig:
             f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
         )
         _require(
-            self.round_deadline_s >= 0,
+            self.round_deadline_s is None or self.round_deadline_s >= 0,
             f"--round-deadline must be >= 0 seconds, got {self.round_deadline_s}",
         )
         _require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
@@ -243,6 +246,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         _require(":" in self.server, f"--server must be HOST:PORT, got {self.server!r}")
+        _require(not name_problem(self.name), f"--name: {name_problem(self.name)}")
         _require(self.batch_size >= 0, f"--batch-size must be >= 0, got {self.batch_size}")
         _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         _require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")

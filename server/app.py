@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import signal
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import grpc
 import torch
 
-from common.config import ServerConfig
+from common.config import ConfigError, ServerConfig
 from common.data import load_dataset
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
@@ -26,6 +28,7 @@ from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state, refuse_stale
 from server.coordinator import RoundCoordinator
 from server.decoding import DecodeErrors
+from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
 from server.membership import Membership
 from server.metrics import MetricsWriter
@@ -55,12 +58,23 @@ async def create_server(config: ServerConfig) -> RunningServer:
     if config.tls_cert:
         credentials = server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
     verifier = verifier_for(config)
+    # Before minutes of loading: a taken port is an error now, not after the dataset.
+    check_port_free(config.host, config.port)
+    open_file_limit = raise_open_file_limit()
     torch.set_num_threads(config.threads)
     run = config.run
     dataset = load_dataset(run.dataset, config.data_dir, seed=run.seed)
     master = MasterModel(run, dataset)
     aggregator = create_aggregator(run.aggregator, master.num_params)
-    membership = Membership(capacity=run.num_clients, batch_plan=run.batch_size_for)
+    membership = Membership(
+        capacity=run.num_clients,
+        batch_plan=run.batch_size_for,
+        # A live stream (admitted or waiting) holds its name; `coordinator` is built
+        # below and looked up only when a Join comes.
+        is_connected=lambda client_id: (
+            client_id in coordinator.cohort or client_id in coordinator.pending
+        ),
+    )
     state = None
     if config.resume:
         state = load_server_state(config.out_dir, run)
@@ -88,7 +102,10 @@ async def create_server(config: ServerConfig) -> RunningServer:
     # Tokens are checked before any servicer code runs (server/auth.py).
     interceptors = [AuthInterceptor(verifier)] if verifier is not None else []
     interceptors.append(DecodeErrors())
-    server = grpc.aio.server(options=grpc_options(config.wire), interceptors=interceptors)
+    server = grpc.aio.server(
+        options=grpc_options(config.wire) + server_options(open_file_limit),
+        interceptors=interceptors,
+    )
     servicer = ParameterServer(coordinator, membership, verifier)
     pb_grpc.add_ParameterServerServicer_to_server(servicer, server)
     port = _bind(server, config, credentials)
@@ -112,10 +129,14 @@ def _bind(
 ) -> int:
     """TLS when configured; plain text is for loopback demos, and says so elsewhere."""
     address = f"{config.host}:{config.port}"
-    if credentials is not None:
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if credentials is not None:
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # gRPC says only "Failed to bind"; the usual cause is this
+        raise ConfigError(_in_use(address)) from None
+    if credentials is None:
         if not is_loopback(config.host):
             log.warning(
                 "serving PLAIN TEXT on %s: anyone on the network can read and alter the "
@@ -124,8 +145,34 @@ def _bind(
                 config.host,
             )
     if port == 0:
-        raise OSError(f"could not bind {address}")
+        raise ConfigError(_in_use(address))
     return port
+
+
+def _in_use(address: str) -> str:
+    return (
+        f"cannot listen on {address}: the address is in use (another signfed server?) "
+        "or not local; choose another --port or --host"
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """ConfigError when `host:port` cannot be bound exclusively right now (port 0: any)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # SO_REUSEADDR, as gRPC sets it: a restarted server may bind over connections
+        # of its predecessor in TIME_WAIT; no SO_REUSEPORT: fails while anyone listens.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError:
+            raise ConfigError(_in_use(f"{host}:{port}")) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -157,6 +204,23 @@ def write_port_file(path: str, port: int) -> None:
     os.replace(tmp, path)
 
 
+SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s
+
+
+async def _write_summary(metrics: MetricsWriter, fields: dict[str, Any]) -> dict[str, Any]:
+    """summary.json, retried on OSError (a full disk, no descriptor left); if it still
+    fails, the summary goes to the log, so the run's result is never lost."""
+    for attempt in range(SUMMARY_ATTEMPTS):
+        try:
+            return metrics.summary(fields)
+        except OSError as exc:
+            log.error("writing summary.json failed (%s); attempt %d", exc, attempt + 1)
+            await asyncio.sleep(min(8.0, 0.5 * 2**attempt))
+    summary = {**fields, "error": fields["error"] or "summary.json could not be written"}
+    log.error("summary (not written): %s", json.dumps(summary, sort_keys=True, default=str))
+    return {"final_accuracy": None, "total_bytes": 0, "compression": None, **summary}
+
+
 async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
     """Run one training job to the end; returns the summary written to summary.json."""
     running = await create_server(config)
@@ -181,7 +245,8 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         )
     elif coordinator.failed is None:
         coordinator.drop_checkpoint()
-    summary = coordinator.metrics.summary(
+    summary = await _write_summary(
+        coordinator.metrics,
         {
             "rounds": coordinator.round,
             "algorithm": config.run.aggregator.algorithm,
@@ -195,7 +260,7 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
             },
             "error": coordinator.failed,
             "config": asdict(config.run),
-        }
+        },
     )
     log.info(
         "done: %d rounds, accuracy %s, %d bytes on the wire (%.1fx less than float32), "

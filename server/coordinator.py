@@ -9,8 +9,9 @@ Cohort rules:
 - A round closes when every cohort member has voted. A member whose stream breaks
   leaves the cohort at once (its aggregator statistics are kept for a rejoin), so a
   dead client never stalls the round.
-- With a deadline, a round also closes once the deadline has passed and a quorum has
-  voted. The members that did not vote are erasures in that round (weight 0: the
+- A round also closes once its deadline has passed and a quorum has voted (by default
+  the deadline adapts to the quorum's time: server/deadline.py; a member erased three
+  rounds in a row is let go, so a connected member that never votes stalls no one). The members that did not vote are erasures in that round (weight 0: the
   aggregator neither hears nor counts them); a late vote gets a Rejected message, not
   an error, and the member carries on with the next round.
 - The Decision of round t opens round t + 1 for every member that received it.
@@ -38,6 +39,7 @@ from common.proto import signfed_pb2 as pb
 from common.wire import Reassembler, decision_messages, wire_size
 from server.aggregators import Aggregator
 from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
+from server.deadline import MAX_MISSED_DEADLINES, RoundDeadline
 from server.errors import Aborted, AlreadyExists, FailedPrecondition, ProtocolError, Unavailable
 from server.master import MasterModel
 from server.metrics import MetricsWriter
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_BACKLOG = 64  # messages queued for a client that does not read: beyond, it is cut off
 GOODBYE_TIMEOUT_S = 10.0  # how long to wait for final digests after the last round
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]  # Rejected.code of a late vote
+SUSPEND_CHECKPOINT_ATTEMPTS = 5  # at SIGTERM a failed checkpoint write is retried (~15 s)
 LATE_WINDOW = 64  # rounds for which an erased member's late vote is recognised as such
 
 
@@ -83,7 +86,7 @@ class RoundCoordinator:
         metrics: MetricsWriter,
         vote_executor: Executor,
         eval_executor: Executor,
-        round_deadline_s: float = 0.0,
+        round_deadline_s: float | None = 0.0,
         quorum: float = 0.5,
         checkpointing: Checkpointing | None = None,
     ) -> None:
@@ -111,13 +114,16 @@ class RoundCoordinator:
         self._round_opened = 0.0
         self._started = 0.0
         self._seconds_before = 0.0  # training time before a resumed checkpoint
-        self._deadline_s = round_deadline_s
+        self._deadline_policy = RoundDeadline(round_deadline_s)
         self._quorum = quorum
         self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_s = 0.0  # the armed deadline, seconds from the round's opening
         self._overdue = False  # the open round's deadline has passed
+        self._missed: dict[int, int] = {}  # client -> rounds erased in a row
         self._erased: set[tuple[int, int]] = set()  # (client, round) pairs, recent rounds
         self._checkpointing = checkpointing
         self._checkpoint_busy = False  # a checkpoint is being taken: hold the next close
+        self._checkpoint_owed = False  # the last one failed: try again at every boundary
         self._suspended = False  # SIGTERM: no more rounds close
         self._close_task: asyncio.Task[None] | None = None
         # Round records wait here until their evaluation (if any) is done: evaluation
@@ -203,9 +209,22 @@ class RoundCoordinator:
             self._deadline.cancel()
             self._deadline = None
         self._overdue = False
-        if self._deadline_s > 0:
+        seconds = self._deadline_policy.from_open()
+        if seconds is not None:
+            self._deadline_s = seconds
             loop = asyncio.get_running_loop()
-            self._deadline = loop.call_later(self._deadline_s, self._deadline_passed, self.round)
+            self._deadline = loop.call_later(seconds, self._deadline_passed, self.round)
+
+    def _arm_quorum_deadline(self) -> None:
+        """Adaptive deadline: armed once a quorum of the open round has voted."""
+        if self._deadline is not None or len(self.votes) < self._quorum_count():
+            return
+        after = time.perf_counter() - self._round_opened
+        seconds = self._deadline_policy.from_quorum(after)
+        if seconds is not None:
+            self._deadline_s = after + seconds
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(seconds, self._deadline_passed, self.round)
 
     def _deadline_passed(self, round_index: int) -> None:
         if round_index != self.round or self.state != "training":
@@ -265,12 +284,30 @@ class RoundCoordinator:
             link.outbox.get_nowait()
         link.end(Unavailable(reason))
 
+    def _let_go_stallers(self, voters: list[int], erased: list[int]) -> None:
+        """A member erased MAX_MISSED_DEADLINES rounds in a row holds every round up to
+        its deadline: let it go (UNAVAILABLE; an honest client rejoins when ready)."""
+        for client_id in voters:
+            self._missed.pop(client_id, None)
+        for client_id in erased:
+            missed = self._missed[client_id] = self._missed.get(client_id, 0) + 1
+            link = self.cohort.get(client_id)
+            if missed >= MAX_MISSED_DEADLINES and link is not None:
+                del self._missed[client_id]
+                reason = (
+                    f"client {client_id} missed {missed} round deadlines in a row: let go; "
+                    "rejoin when ready"
+                )
+                log.warning("%s", reason)
+                self.detach(link)
+                link.end(Unavailable(reason))
+
     def _reject_late(self, link: Link, round_index: int) -> None:
         """A vote for a round that closed without it: say so, keep the stream."""
         self._erased.discard((link.client_id, round_index))
         reason = (
             f"vote for round {round_index} arrived after the round closed (deadline "
-            f"{self._deadline_s:g}s): counted as an erasure; carry on with the next round"
+            f"{self._deadline_s:.3g}s): counted as an erasure; carry on with the next round"
         )
         log.info("client %d: %s", link.client_id, reason)
         message = pb.ServerMessage(
@@ -296,6 +333,8 @@ class RoundCoordinator:
         ):
             return
         everyone = len(self.votes) == len(self.cohort)
+        if not everyone:
+            self._arm_quorum_deadline()
         if everyone or (self._overdue and len(self.votes) >= self._quorum_count()):
             self._closing = True
             self._close_task = asyncio.get_running_loop().create_task(
@@ -371,6 +410,7 @@ class RoundCoordinator:
                 continue
             for message in messages:
                 link.send(message)
+        self._let_go_stallers(ids, erasures)
         if erasures:
             record["erasures"] = erasures
         if weights:
@@ -384,7 +424,8 @@ class RoundCoordinator:
         if last_round:
             await self.finish(pb.FINISHED)
             return
-        if self._checkpointing is not None and self._checkpointing.due(t + 1):
+        checkpointing = self._checkpointing
+        if checkpointing is not None and (checkpointing.due(t + 1) or self._checkpoint_owed):
             # Votes for t + 1 keep arriving meanwhile; only the close waits.
             self._checkpoint_busy = True
             try:
@@ -430,11 +471,12 @@ class RoundCoordinator:
 
     # ---- checkpoints -----------------------------------------------------------------
 
-    async def checkpoint(self) -> None:
+    async def checkpoint(self) -> bool:
         """Save the state at the current round boundary (between closes): first the
-        outstanding evaluations, so metrics.jsonl is complete up to the checkpoint."""
+        outstanding evaluations, so metrics.jsonl is complete up to the checkpoint.
+        Returns whether it was written (False: logged, and owed at the next boundary)."""
         if self._checkpointing is None:
-            return
+            return True
         pending = [e for _, e in self._records if e is not None]
         if pending:
             await asyncio.wait(pending)
@@ -451,10 +493,23 @@ class RoundCoordinator:
             save_server_state(checkpointing.out_dir, run, state)
 
         started = time.perf_counter()
-        await asyncio.get_running_loop().run_in_executor(self._vote_executor, write)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._vote_executor, write)
+        except OSError as exc:
+            # A full disk or no descriptor left must not end a run that can go on: the
+            # previous checkpoint is intact (atomic replace), and the next boundary retries.
+            self._checkpoint_owed = True
+            log.error(
+                "checkpoint at round %d failed (%s); training goes on, retrying at the next round",
+                round_index,
+                exc,
+            )
+            return False
+        self._checkpoint_owed = False
         log.info(
             "checkpoint at round %d (%.0f ms)", round_index, (time.perf_counter() - started) * 1e3
         )
+        return True
 
     async def suspend(self) -> None:
         """Close no more rounds (SIGTERM): let a close in flight finish, then checkpoint,
@@ -466,8 +521,14 @@ class RoundCoordinator:
             await asyncio.wait([self._close_task])
         while self._checkpoint_busy:  # the close's own checkpoint, if one was due
             await asyncio.sleep(0.01)
-        if self.state != "done":
-            await self.checkpoint()
+        # The last chance to save this run: retry a failed write for a while.
+        for attempt in range(SUSPEND_CHECKPOINT_ATTEMPTS):
+            if self.state == "done" or await self.checkpoint():
+                return
+            await asyncio.sleep(0.5 * 2**attempt)
+        log.error(
+            "no checkpoint at round %d: a --resume continues from the previous one", self.round
+        )
 
     def drop_checkpoint(self) -> None:
         """A finished run needs no checkpoint: `--resume` on it would have nothing to do."""

@@ -159,13 +159,24 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     _add(
         r,
         "--round-deadline",
-        0.0,
+        "auto",
         "seconds after which a round closes without the missing votes, once a quorum "
-        "has voted (0: wait for every vote)",
-        type=float,
+        "has voted; auto: 10x the time the quorum took, at least 10 s; 0: wait for "
+        "every vote",
+        type=_deadline,
     )
     _add(r, "--quorum", 0.5, "fraction of the cohort a deadline close needs", type=float)
     add_server_security_options(parser)
+
+
+def _deadline(text: str) -> float | None:
+    """--round-deadline: 'auto' (None) or seconds."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or seconds, got {text!r}") from None
 
 
 def add_server_security_options(parser: argparse.ArgumentParser) -> None:
