@@ -120,11 +120,15 @@ class Reassembler:
     chunks, and empty chunks are accepted, so it would grow without bound.
     """
 
-    def __init__(self, num_coords: int) -> None:
+    def __init__(self, num_coords: int, chunk_bytes: int | None = None) -> None:
         self.num_coords = num_coords
         self.expected = packed_size(num_coords)
         self._buffer = bytearray(self.expected)  # (ceil(N/8),) the payload so far
         self._received = 0
+        self._chunks = 0  # chunks of the current payload so far
+        # With the sender's chunk size known, a payload has at most ceil(size / chunk)
+        # chunks: a sender of endless empty or tiny chunks is refused, not served.
+        self.max_chunks = max(1, -(-self.expected // chunk_bytes)) if chunk_bytes else None
         self.round: int | None = None
 
     @property
@@ -148,13 +152,19 @@ class Reassembler:
             raise PayloadError(f"chunk at byte {offset}, expected byte {self._received}")
         if self._received + len(data) > self.expected:
             raise PayloadError(f"payload exceeds {self.expected} bytes for {self.num_coords} signs")
+        if self.max_chunks is not None and self._chunks >= self.max_chunks:
+            raise PayloadError(
+                f"payload of {self.expected} bytes sent in more than {self.max_chunks} chunks "
+                "(send chunks of the server's chunk_bytes)"
+            )
+        self._chunks += 1
         self.round = round_index
         self._buffer[offset : offset + len(data)] = data
         self._received += len(data)
         if not last:
             return None
         payload = bytes(memoryview(self._buffer)[: self._received])
-        self._received, self.round = 0, None
+        self._received, self._chunks, self.round = 0, 0, None
         if len(payload) != self.expected:
             raise PayloadError(
                 f"payload has {len(payload)} bytes, {self.num_coords} signs need {self.expected}"

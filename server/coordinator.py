@@ -156,7 +156,8 @@ class RoundCoordinator:
             # It ends with ABORTED and a reason, so whoever held it knows why.
             self.detach(stale)
             stale.end(Aborted(f"client {client_id}: replaced by a newer Join of the same client"))
-        link = Link(client_id=client_id, reassembler=Reassembler(self.master.num_params))
+        reassembler = Reassembler(self.master.num_params, self.wire.chunk_bytes)
+        link = Link(client_id=client_id, reassembler=reassembler)
         self.pending[client_id] = link
         log.info("client %d attached (%d waiting to enter)", client_id, len(self.pending))
         if self.state == "waiting" and len(self.pending) >= self.run.num_clients:

@@ -15,7 +15,7 @@ def test_chunked_vote_reassembles(n: int, chunk: int) -> None:
     packed = _packed(n)
     messages = vote_messages(3, packed, n, chunk)
     assert len(messages) == -(-packed_size(n) // chunk)
-    assembler = Reassembler(n)
+    assembler = Reassembler(n, chunk)  # exactly the chunks the cap allows
     results = [
         assembler.add(
             m.vote.round, m.vote.num_coords, m.vote.offset, m.vote.signs, m.vote.last, m.vote.crc32
@@ -78,3 +78,23 @@ def test_nonzero_padding_bits() -> None:
     payload = b"\0" * 12 + b"\xff"
     with pytest.raises(PayloadError, match="padding bits"):
         _add(Reassembler(100), data=payload, crc32=checksum(payload))
+
+
+def test_a_payload_in_more_chunks_than_its_size_needs_is_refused() -> None:
+    """Endless empty (or tiny) chunks would keep a core busy: at most ceil(size/chunk)."""
+    n, chunk = 1000, 64  # 125 bytes: two chunks
+    assembler = Reassembler(n, chunk)
+    assert assembler.max_chunks == 2
+    assert assembler.add(0, n, 0, b"", False, 0) is None
+    assert assembler.add(0, n, 0, b"", False, 0) is None
+    with pytest.raises(PayloadError, match="more than 2 chunks"):
+        assembler.add(0, n, 0, b"", False, 0)
+    # After a completed payload the count starts again.
+    fresh = Reassembler(n, chunk)
+    for _ in range(3):
+        messages = vote_messages(0, _packed(n), n, chunk)
+        *_, got = (
+            fresh.add(m.vote.round, n, m.vote.offset, m.vote.signs, m.vote.last, m.vote.crc32)
+            for m in messages
+        )
+        assert got is not None
