@@ -5,6 +5,9 @@ and its name in `x-signfed-client`. The server accepts either a token from its l
 (`--tokens`, `--tokens-file`), or, with a shared secret (`--token-secret-file`), the
 token `client_token(secret, name)` of the name sent: one secret on the server, one
 token per client name, printed by `signfed token`, no list to keep in sync.
+
+A list entry `NAME:TOKEN` is good for client NAME only (the client passes TOKEN); a
+bare `TOKEN` is a credential of the whole cohort and proves no name.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hmac
 from pathlib import Path
 
 from common.config import ConfigError
+from common.names import name_problem
 
 AUTHORIZATION = "authorization"  # gRPC metadata keys are lower case
 CLIENT_NAME = "x-signfed-client"
@@ -45,6 +49,18 @@ def check_token(token: str, where: str) -> str:
     return token
 
 
+def token_entry(entry: str, where: str) -> tuple[str, str]:
+    """A server's list entry -> (the name it is bound to, or '', the token). Names hold
+    no ':', so the first ':' ends the name; a token itself may contain more."""
+    name, colon, token = entry.partition(":")
+    if not colon:
+        return "", check_token(entry, where)
+    problem = name_problem(name) if name else "the name is empty"
+    if problem:
+        raise ConfigError(f"{where}: a NAME:TOKEN entry needs a valid name: {problem}")
+    return name, check_token(token, where)
+
+
 def _read_text(path: str, flag: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -55,7 +71,8 @@ def _read_text(path: str, flag: str) -> str:
 
 
 def read_tokens_file(path: str, flag: str = "--tokens-file") -> tuple[str, ...]:
-    """Tokens one per line; blank lines and lines starting with '#' are skipped."""
+    """Entries one per line (TOKEN, or on a server NAME:TOKEN); blank lines and lines
+    starting with '#' are skipped."""
     tokens = []
     for number, line in enumerate(_read_text(path, flag).splitlines(), start=1):
         line = line.strip()

@@ -37,6 +37,15 @@ class Unauthenticated(ProtocolError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class PermissionDenied(ProtocolError):
+    """A valid token, used with the session of another client's Join. Not
+    UNAUTHENTICATED: the caller did prove who it is (gRPC keeps that code for callers
+    that cannot be identified); it may just not act as somebody else. A distinct code
+    also tells an operator "a stolen session" apart from "a wrong token"."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class ResourceExhausted(ProtocolError):
     """Cohort full."""
 
@@ -50,7 +59,8 @@ class DeadlineExceeded(ProtocolError):
 
 
 class Aborted(ProtocolError):
-    """A newer Join of the same client took over; the client should join again."""
+    """A newer Join of the same client took over its stream; or a Join under the name
+    of a client whose stream is live, without that name's token."""
 
     code = grpc.StatusCode.ABORTED
 

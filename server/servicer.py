@@ -48,22 +48,34 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
     ) -> None:
         self.coordinator = coordinator
         self.membership = membership
-        self.verifier = verifier  # the interceptor checked the token; Join checks the name
+        self.verifier = verifier  # the interceptor checked the token; here: whose it is
         self.settings = run_settings(
             coordinator.run, coordinator.wire, coordinator.master.num_params
         )
+
+    def _proven_name(self, context: grpc.aio.ServicerContext) -> str:
+        """The name this call's token proves ('' for none): the interceptor accepted the
+        metadata already; this asks the pure verifier which name it proved."""
+        if self.verifier is None:
+            return ""
+        return self.verifier.verify_metadata(context.invocation_metadata())
 
     async def Join(
         self, request: pb.JoinRequest, context: grpc.aio.ServicerContext
     ) -> pb.JoinReply:
         try:
+            proven = ""
             if self.verifier is not None:
-                self.verifier.check_join_name(context.invocation_metadata(), request.client_name)
+                metadata = context.invocation_metadata()
+                proven = self.verifier.check_join_name(metadata, request.client_name)
             member = self.membership.join(
                 version=request.protocol_version,
                 name=request.client_name,
                 batch_size=request.batch_size,
-                requested_id=request.requested_id,
+                # Unset is "any id", not 0: an old client that never sets it must not
+                # collide with whoever holds id 0.
+                requested_id=request.requested_id if request.HasField("requested_id") else None,
+                proven=proven,
             )
         except ProtocolError as exc:
             await context.abort(exc.code, str(exc))
@@ -89,7 +101,9 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
                 raise DeadlineExceeded(
                     f"no Attach within {ATTACH_TIMEOUT_S:.0f}s of opening Train"
                 ) from None
-            link = stream.attach_stream(first, self.coordinator, self.membership)
+            link = stream.attach_stream(
+                first, self.coordinator, self.membership, self._proven_name(context)
+            )
             async for message in stream.serve(link, request_iterator, self.coordinator):
                 yield message
         except ProtocolError as exc:
@@ -99,7 +113,7 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         self, request: pb.FetchModelRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ModelChunk]:
         try:
-            self.membership.verify(request.client_id, request.session)
+            self.membership.verify(request.client_id, request.session, self._proven_name(context))
         except ProtocolError as exc:
             await context.abort(exc.code, str(exc))
         master = self.coordinator.master

@@ -22,14 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def attach_stream(
-    first: pb.ClientMessage, coordinator: RoundCoordinator, membership: Membership
+    first: pb.ClientMessage,
+    coordinator: RoundCoordinator,
+    membership: Membership,
+    proven: str = "",
 ) -> Link:
-    """The first message must be Attach with a session from Join."""
+    """The first message must be Attach with a session from Join, on a call whose token
+    proves what that Join's did (`proven`: the name, or '' for none)."""
     if first.WhichOneof("kind") != "attach":
         raise FailedPrecondition("not joined: the first message on Train must be Attach")
-    member = membership.verify(first.attach.client_id, first.attach.session)
+    member = membership.verify(first.attach.client_id, first.attach.session, proven)
     coordinator.count_up(wire_size(first))
-    return coordinator.attach(member.client_id)
+    link = coordinator.attach(member.client_id)
+    membership.mark_attached(member)  # after attach(): a finished run admits nobody
+    return link
 
 
 async def read_messages(

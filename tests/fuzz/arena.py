@@ -13,6 +13,7 @@ model must be exactly x^0 stepped by the two decisions they received.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,10 +104,26 @@ def receive_decision(peer: Peer, num_params: int) -> tuple[int, np.ndarray]:
             return d.round, packed
 
 
+def _wait_until_mallory_is_gone(arena: Arena, timeout_s: float = 10.0) -> None:
+    """End mallory's first stream, and wait until the server has seen her last one end
+    (a dropped call ends on the client first): a Join under the name of a client whose
+    stream is live is refused (ABORTED)."""
+    arena.mallory.close()
+    mallory_id = arena.mallory.reply.client_id
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = arena.coordinator_state()
+        if mallory_id not in state["cohort"] | state["pending"]:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"mallory's stream still live {timeout_s:g} s after her last call")
+
+
 def assert_pair_completes_rounds(arena: Arena) -> None:
     """good and a re-attached mallory finish rounds 0 and 1; the master model is x^0
     stepped by exactly those two decisions."""
     n, run = arena.num_params, arena.server.running.coordinator.run
+    _wait_until_mallory_is_gone(arena)
     mallory = Peer(arena.server.address, "mallory")
     mallory.join()
     mallory.open()  # pending: enters at the next boundary

@@ -12,6 +12,7 @@ seed instead, for longer local runs:
 from __future__ import annotations
 
 import os
+import string
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -27,6 +28,7 @@ EXAMPLES_OVERRIDE = int(os.environ.get("SIGNFED_FUZZ_EXAMPLES") or 0)
 UINT32 = st.integers(min_value=0, max_value=2**32 - 1)
 UINT64 = st.integers(min_value=0, max_value=2**64 - 1)
 INT32 = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+NAME_ALPHABET = string.ascii_letters + string.digits + "._-"  # common/names.py's rule
 
 
 def budget(examples: int) -> settings:
@@ -118,6 +120,25 @@ def decodes(parse: Callable[[bytes], Any], data: bytes) -> bool:
     except DecodeError:
         return False
     return True
+
+
+# ---- Join fields -------------------------------------------------------------------------
+
+
+def client_names() -> st.SearchStrategy[str]:
+    """Names a Join may carry: valid ones (empty included), over-long ones of allowed
+    characters, and any text (non-ASCII, spaces, ':', control characters)."""
+    return st.one_of(
+        st.text(NAME_ALPHABET, max_size=64),
+        st.text(NAME_ALPHABET, min_size=65, max_size=300),
+        st.text(max_size=30),
+    )
+
+
+def requested_ids(capacity: int) -> st.SearchStrategy[int | None]:
+    """A Join's requested_id: unset (None), any int32, or one near the edges."""
+    edges = [-(2**31), -2, -1, 0, capacity - 1, capacity]
+    return st.one_of(st.none(), st.sampled_from(edges), INT32)
 
 
 # ---- chunked payloads ------------------------------------------------------------------

@@ -11,6 +11,7 @@ decisions say. Example budget: tests/fuzz/strategies.py.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import grpc
@@ -30,17 +31,22 @@ from tests.fuzz.arena import (
 )
 from tests.fuzz.hostile import EXPECTED_FAILURES, REQUEST_TYPES, Hostile
 from tests.fuzz.strategies import (
-    INT32,
     UINT32,
     Chunk,
     budget,
+    client_names,
     decodes,
     hostile_chunks,
     request_bytes,
+    requested_ids,
 )
 
 Code = grpc.StatusCode
-HONEST_NAMES = {"good", "mallory"}  # a Join under these names is a legitimate rejoin
+CONNECTED = "good"  # holds a live stream throughout: a Join under its name is ABORTED
+# mallory's streams come and go: a Join under her name may succeed and replace the
+# session the fuzzer attaches with, so nobody else joins as her.
+MALLORY = "mallory"
+VALID_NAME = re.compile(r"[A-Za-z0-9._-]{0,64}")  # the rule, restated: '' is no name
 TEMPLATES = {
     "Join": pb.JoinRequest(protocol_version=PROTOCOL_VERSION, client_name="intruder"),
     "Status": pb.StatusRequest(),
@@ -51,12 +57,17 @@ DROP = st.one_of(st.none(), st.sampled_from([0.0, 0.005, 0.02]))
 
 
 def _join_codes(request: pb.JoinRequest) -> set[Code]:
-    """Both places are taken, so a stranger's Join fails: a wrong version first, then a
-    full cohort (or, where the server checks it, an id outside the cohort)."""
+    """Both places are taken by attached members, so every Join fails: a wrong version
+    first, then a bad name, then an id neither -1 (or unset) nor in the cohort, then
+    good's name in use, and otherwise a full cohort."""
     if request.protocol_version != PROTOCOL_VERSION:
         return {Code.FAILED_PRECONDITION}
-    if request.requested_id >= NUM_CLIENTS:
-        return {Code.RESOURCE_EXHAUSTED, Code.INVALID_ARGUMENT}
+    if not VALID_NAME.fullmatch(request.client_name):
+        return {Code.INVALID_ARGUMENT}
+    if request.HasField("requested_id") and not -1 <= request.requested_id < NUM_CLIENTS:
+        return {Code.INVALID_ARGUMENT}
+    if request.client_name == CONNECTED:
+        return {Code.ABORTED}
     return {Code.RESOURCE_EXHAUSTED}
 
 
@@ -74,7 +85,7 @@ def raw_requests(draw: st.DrawFn) -> tuple[Any, ...]:
         data = draw(request_bytes(template))
         assume(decodes(parse, data))
         if method == "Join":
-            assume(parse(data).client_name not in HONEST_NAMES)
+            assume(parse(data).client_name != MALLORY)
         return ("raw", method, data)
     messages = draw(st.lists(request_bytes(template), max_size=3))
     assume(all(decodes(parse, m) for m in messages))
@@ -83,14 +94,13 @@ def raw_requests(draw: st.DrawFn) -> tuple[Any, ...]:
 
 @st.composite
 def odd_joins(draw: st.DrawFn) -> tuple[Any, ...]:
-    version = draw(st.one_of(st.just(PROTOCOL_VERSION), st.sampled_from(["", "signfed.v2"])))
-    name = draw(st.text(max_size=30).filter(lambda s: s not in HONEST_NAMES))
-    request = pb.JoinRequest(
-        protocol_version=version,
-        client_name=name,
-        batch_size=draw(UINT32),
-        requested_id=draw(INT32),
-    )
+    # Mostly the right version: a wrong one is refused before the name and the id count.
+    version = draw(st.sampled_from([PROTOCOL_VERSION] * 3 + ["", "signfed.v2"]))
+    name = draw(st.one_of(st.just(CONNECTED), client_names()).filter(lambda s: s != MALLORY))
+    request = pb.JoinRequest(protocol_version=version, client_name=name, batch_size=draw(UINT32))
+    requested_id = draw(requested_ids(NUM_CLIENTS))
+    if requested_id is not None:  # else unset: "any free id"
+        request.requested_id = requested_id
     return ("join", request)
 
 
@@ -180,7 +190,7 @@ def _mallory_codes(arena: Arena, items: list[tuple[str, Any]]) -> set[Code]:
     with FAILED_PRECONDITION; the first error decides. A Goodbye before Stop is accepted
     today and may be refused (FAILED_PRECONDITION) once test_hostile_timing's bug is
     fixed: either is allowed here."""
-    assembler = Reassembler(arena.num_params)
+    assembler = Reassembler(arena.num_params, WIRE.chunk_bytes)  # as the server does
     allowed: set[Code] = set()
     for kind, value in items:
         if kind == "oversized":
@@ -242,7 +252,9 @@ def test_hostile_traffic_gets_status_codes_and_leaves_the_run_unharmed(
     hostile_action()
     assert_unharmed(arena, caplog)
     # The fuzzer reached every kind of refusal it was meant to provoke.
-    assert {Code.FAILED_PRECONDITION, Code.RESOURCE_EXHAUSTED} <= seen["join"] | seen["raw"]
+    joins = seen["join"] | seen["raw"]
+    assert {Code.FAILED_PRECONDITION, Code.RESOURCE_EXHAUSTED} <= joins
+    assert {Code.INVALID_ARGUMENT, Code.ABORTED} <= seen["join"]  # names, ids, good's name
     assert {Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION} <= seen["mallory"]
     assert_pair_completes_rounds(arena)
 

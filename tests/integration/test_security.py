@@ -6,6 +6,8 @@ by the token check never reaches membership, so the next good Join still gets id
 
 from __future__ import annotations
 
+import queue
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -222,3 +224,104 @@ def test_clients_train_to_the_end_over_mutual_tls_with_tokens(
     master_digest = server.call(lambda: coordinator.master.digest)
     assert [r.model_digest for r in results] == [master_digest, master_digest]
     assert server.call(lambda: coordinator.replicas_identical()) is True
+
+
+ABORTED = grpc.StatusCode.ABORTED
+PERMISSION_DENIED = grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_name_token_entry_joins_its_own_name_only(start_server: Any) -> None:
+    server = start_server(server={"tokens": ("alice:tok-a", "shared")})
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.ParameterServerStub(channel)
+
+        def join(name: str, token: str, sent_name: str | None = None) -> grpc.StatusCode:
+            metadata = call_metadata(token, name if sent_name is None else sent_name)
+            return code_of(lambda: stub.Join(join_request(name), metadata=metadata, timeout=10))
+
+        assert join("mallory", "tok-a") == UNAUTHENTICATED  # the interceptor refuses
+        assert join("mallory", "tok-a", sent_name="alice") == UNAUTHENTICATED  # Join does
+        assert join("alice", "shared") == UNAUTHENTICATED  # a bound name needs its token
+        assert join("alice", "alice:tok-a") == UNAUTHENTICATED  # the entry is no token
+        reply = stub.Join(join_request("alice"), metadata=call_metadata("tok-a", "alice"))
+        assert reply.client_id == 0  # the refused Joins took no place
+        assert join("bob", "shared") == grpc.StatusCode.OK  # bare: any unbound name
+
+
+def _attach(reply: pb.JoinReply) -> pb.ClientMessage:
+    return pb.ClientMessage(attach=pb.Attach(client_id=reply.client_id, session=reply.session))
+
+
+def _open_train(
+    stub: pb_grpc.ParameterServerStub, reply: pb.JoinReply, metadata: Any
+) -> tuple[Any, queue.Queue[pb.ClientMessage | None]]:
+    """A Train stream that stays open (a half-close would end it) until None is put."""
+    outbox: queue.Queue[pb.ClientMessage | None] = queue.Queue()
+    outbox.put(_attach(reply))
+    return stub.Train(iter(outbox.get, None), metadata=metadata, timeout=30), outbox
+
+
+def test_only_the_names_own_token_replaces_a_connected_client(start_server: Any) -> None:
+    server = start_server(server={"tokens": ("alice:tok-a", "shared")})
+    alice_md, shared_md = call_metadata("tok-a", "alice"), call_metadata("shared", "alice")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.ParameterServerStub(channel)
+        first = stub.Join(join_request("alice"), metadata=alice_md, timeout=10)
+        old, old_outbox = _open_train(stub, first, alice_md)
+        coordinator = server.running.coordinator
+        deadline = time.monotonic() + 10
+        while not server.call(lambda: 0 in coordinator.pending) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the Attach is on its way
+        # A bare token may not take a connected name (nor any bound one).
+        assert code_of(lambda: stub.Join(join_request("alice"), metadata=shared_md)) == (
+            UNAUTHENTICATED
+        )
+        # alice's own token may: a restarted client whose old connection is half-open.
+        second = stub.Join(join_request("alice"), metadata=alice_md, timeout=10)
+        assert second.client_id == 0 and second.session != first.session
+        new, new_outbox = _open_train(stub, second, alice_md)
+        try:
+            assert code_of(lambda: old) == ABORTED  # replaced by the newer Join
+        finally:
+            new.cancel()
+            old_outbox.put(None)
+            new_outbox.put(None)
+
+
+def test_a_session_is_good_only_with_the_token_of_its_join(
+    start_server: Any, secret_file: Path
+) -> None:
+    """A captured session of alice's, with bob's valid token, counts nothing as alice."""
+    server = start_server(server={"token_secret_file": str(secret_file)})
+    alice_md = call_metadata(client_token(SECRET, "alice"), "alice")
+    bob_md = call_metadata(client_token(SECRET, "bob"), "bob")
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.ParameterServerStub(channel)
+        alice = stub.Join(join_request("alice"), metadata=alice_md, timeout=10)
+        stub.Join(join_request("bob"), metadata=bob_md, timeout=10)
+        fetch = pb.FetchModelRequest(client_id=alice.client_id, session=alice.session)
+        assert code_of(lambda: stub.FetchModel(fetch, metadata=bob_md, timeout=10)) == (
+            PERMISSION_DENIED
+        )
+        stolen = stub.Train(iter([_attach(alice)]), metadata=bob_md, timeout=10)
+        assert code_of(lambda: stolen) == PERMISSION_DENIED
+        assert server.call(lambda: dict(server.running.coordinator.pending)) == {}
+        assert code_of(lambda: stub.FetchModel(fetch, metadata=alice_md, timeout=10)) == (
+            grpc.StatusCode.OK
+        )
+
+
+def test_a_session_of_a_bound_join_is_refused_with_a_bare_token(start_server: Any) -> None:
+    server = start_server(server={"tokens": ("alice:tok-a", "shared")})
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.ParameterServerStub(channel)
+        alice_md = call_metadata("tok-a", "alice")
+        alice = stub.Join(join_request("alice"), metadata=alice_md, timeout=10)
+        fetch = pb.FetchModelRequest(client_id=alice.client_id, session=alice.session)
+        shared_md = call_metadata("shared", "mallory")
+        assert code_of(lambda: stub.FetchModel(fetch, metadata=shared_md, timeout=10)) == (
+            PERMISSION_DENIED
+        )
+        assert code_of(lambda: stub.FetchModel(fetch, metadata=alice_md, timeout=10)) == (
+            grpc.StatusCode.OK
+        )

@@ -76,11 +76,53 @@ def test_metadata_round_trip_and_bearer_parsing() -> None:
 
 def test_join_name_must_be_the_authenticated_one() -> None:
     metadata = call_metadata(client_token(SECRET, "alice"), "alice")
-    TokenVerifier(secret=SECRET).check_join_name(metadata, "alice")
+    assert TokenVerifier(secret=SECRET).check_join_name(metadata, "alice") == "alice"
     with pytest.raises(Unauthenticated, match="Join as 'bob' with the token of 'alice'"):
         TokenVerifier(secret=SECRET).check_join_name(metadata, "bob")
-    # A list token names nobody: any name may join with it.
-    TokenVerifier(tokens=("t",)).check_join_name(call_metadata("t", "alice"), "bob")
+    # A bare list token names nobody: any name may join with it, and it proves none.
+    assert TokenVerifier(tokens=("t",)).check_join_name(call_metadata("t", "alice"), "bob") == ""
+
+
+def test_a_name_token_entry_is_good_for_its_name_only() -> None:
+    verifier = TokenVerifier(tokens=("alice:tok-a", "shared", "bob:tok:b"))
+    assert not verifier.binds_names  # only some of its tokens do
+    assert verifier.verify("tok-a", "alice") == "alice"
+    assert verifier.verify("tok:b", "bob") == "bob"  # the first ':' ends the name
+    assert verifier.verify("shared", "alice") == ""
+    with pytest.raises(Unauthenticated, match="not valid for client name 'mallory'"):
+        verifier.verify("tok-a", "mallory")
+    with pytest.raises(Unauthenticated, match="unknown token"):
+        verifier.verify("alice:tok-a", "alice")  # the client sends TOKEN, not the entry
+    # At Join: the name joined must be the token's; a bound name needs its own token.
+    assert verifier.check_join_name(call_metadata("tok-a", "alice"), "alice") == "alice"
+    with pytest.raises(Unauthenticated, match="Join as 'carol' with the token of 'alice'"):
+        verifier.check_join_name(call_metadata("tok-a", "alice"), "carol")
+    with pytest.raises(Unauthenticated, match="Join as 'alice' with a token bound to no name"):
+        verifier.check_join_name(call_metadata("shared", "mallory"), "alice")
+    assert verifier.check_join_name(call_metadata("shared", "x"), "carol") == ""
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        (":tok", "needs a valid name: the name is empty"),
+        ("caf\u00e9:tok", r"needs a valid name: .*'caf\\xe9' contains '\\xe9'"),
+        ("a b:tok", "needs a valid name: .* contains ' '"),
+        ("a/b:tok", "needs a valid name: a client name is 1..64"),
+        ("alice:", "a token is printable ASCII"),
+    ],
+)
+def test_bad_name_token_entries_are_config_errors(entry: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        verifier_for(ServerConfig(tokens=(entry,)))
+
+
+def test_a_token_bound_to_two_names_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"one token is listed for \['alice', 'bob'\]"):
+        TokenVerifier(tokens=("alice:t", "bob:t"))
+    with pytest.raises(ConfigError, match=r"listed for \['', 'alice'\]"):
+        TokenVerifier(tokens=("alice:t", "t"))
+    assert TokenVerifier(tokens=("alice:t", "alice:t")).verify("t", "alice") == "alice"
 
 
 def test_tokens_file_skips_comments_and_blank_lines(tmp_path: Path) -> None:
@@ -122,6 +164,15 @@ def test_verifier_for_the_server_config(tmp_path: Path) -> None:
     verifier = verifier_for(ServerConfig(tokens=("from-flag",), tokens_file=str(tokens_file)))
     assert verifier is not None
     assert verifier.verify("from-flag", "") == verifier.verify("from-file", "") == ""
+    tokens_file.write_text("# one per client\nalice:tok-a\n")
+    verifier = verifier_for(ServerConfig(tokens_file=str(tokens_file)))
+    assert verifier is not None and verifier.verify("tok-a", "alice") == "alice"
+    tokens_file.write_text("bad name:tok\n")
+    with pytest.raises(ConfigError, match="line 1: a token is printable ASCII"):
+        verifier_for(ServerConfig(tokens_file=str(tokens_file)))
+    tokens_file.write_text("bad/name:tok\n")
+    with pytest.raises(ConfigError, match=f"--tokens-file {tokens_file}: a NAME:TOKEN entry"):
+        verifier_for(ServerConfig(tokens_file=str(tokens_file)))
     secret_file = tmp_path / "secret"
     secret_file.write_bytes(SECRET)
     verifier = verifier_for(ServerConfig(token_secret_file=str(secret_file)))
@@ -135,6 +186,14 @@ def test_verifier_for_the_server_config(tmp_path: Path) -> None:
 def test_client_config_takes_one_token_source() -> None:
     with pytest.raises(ConfigError, match="--token or --token-file, not both"):
         ClientConfig(token="a", token_file="f")
+
+
+@pytest.mark.parametrize("name", ["caf\u00e9", "a" * 65, "two words", "alice:x"])
+def test_client_config_refuses_a_name_the_server_would(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"--name: a client name is 1\.\.64 characters"):
+        ClientConfig(name=name)
+    assert ClientConfig(name="host-7.lab_a").name == "host-7.lab_a"
+    assert ClientConfig(name="").name == ""
 
 
 def test_token_command_prints_the_token_of_a_name(
