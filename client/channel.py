@@ -75,9 +75,15 @@ def client_token_of(config: ClientConfig) -> str:
 
 def connect(config: ClientConfig, name: str) -> grpc.Channel:
     """A channel to config.server that sends `name` and the token with every call."""
+    # gRPC's own reconnect backoff grows to 2 minutes: a server back after a restart
+    # would sit unnoticed that long. Cap it at the client's rejoin backoff instead.
+    reconnect = [
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", int(config.backoff_max_s * 1000)),
+    ]
     channel = open_channel(
         config.server,
-        grpc_options(config.wire),
+        [*grpc_options(config.wire), *reconnect],
         ca=config.tls_ca,
         cert=config.tls_cert,
         key=config.tls_key,

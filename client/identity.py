@@ -13,6 +13,8 @@ import secrets
 import socket
 from pathlib import Path
 
+from common.config import ConfigError
+
 
 def client_name(name: str, identity_file: str) -> str:
     """`name`, else the name kept in `identity_file` (created on first use), else ""."""
@@ -22,7 +24,8 @@ def client_name(name: str, identity_file: str) -> str:
     if path.exists():
         kept = path.read_text(encoding="utf-8").strip()
         if not kept:
-            raise ValueError(f"--identity-file {path} is empty: delete it to get a new name")
+            # A ConfigError: `signfed client` exits 2 with this line, not a traceback.
+            raise ConfigError(f"--identity-file {path} is empty: delete it to get a new name")
         return kept
     generated = f"{socket.gethostname()}-{secrets.token_hex(4)}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,10 @@
 
 The Train stream is driven by what the server sends: RoundStart admits us, each
 Decision both updates the replica and opens the next round, Stop ends the run.
-When the server goes away the client rejoins with exponential backoff and jitter;
-its replica is checked against the server's digest and refetched when it differs.
+When the server goes away, stops the run without finishing it, or a newer Join takes
+our session, the client rejoins with exponential backoff and jitter for up to
+--connect-timeout (client/outcome.py says which failures qualify); its replica is
+checked against the server's digest and refetched when it differs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ import numpy as np
 
 from client.channel import connect
 from client.identity import client_name
+from client.outcome import (
+    Interrupted,
+    ServerGone,
+    StreamEnded,
+    check_stop,
+    gave_up,
+    rejoin_reason,
+)
 from client.trainer import LocalTrainer
 from common.codec import unpack_signs
 from common.config import PROTOCOL_VERSION, AggregatorConfig, ClientConfig, RunConfig
@@ -31,12 +41,7 @@ from common.wire import Reassembler, vote_messages
 
 log = logging.getLogger(__name__)
 
-# Failures worth retrying: the server is down, restarting or dropped our stream.
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
-
-
-class StreamEnded(ConnectionError):
-    """The server closed our stream without Stop (e.g. a newer Join replaced it)."""
+WAIT_LOG_EVERY_S = 10.0  # while no server answers, say so this often: silence looks hung
 
 
 class ReplicaMismatch(RuntimeError):
@@ -82,53 +87,53 @@ class ClientSession:
         self.resyncs = 0
         self.rounds_done = 0
         self.late_votes = 0  # votes the server rejected as late (erasures)
+        self.in_touch = False  # the Train stream delivered something since the last Join
+        self.gone_because = ""  # why we lost the server that last trained us: the final error
 
     # ---- the outer loop: reconnect until the run ends -------------------------------
 
     def run(self) -> ClientResult:
+        """Train to the end of the run. Raises RunFailed, ServerGone (no server within
+        --connect-timeout), or the grpc.RpcError of a refusal a rejoin cannot cure."""
         attempt = 0
-        last_contact = time.monotonic()
+        deadline = time.monotonic() + self.config.connect_timeout_s
         while True:
             try:
-                return self._run_once()
-            except (grpc.RpcError, StreamEnded) as exc:
-                code = exc.code() if isinstance(exc, grpc.RpcError) else None  # type: ignore[attr-defined]
-                if code is not None and code not in RETRYABLE:
+                return self._run_once(deadline)
+            except (grpc.RpcError, StreamEnded, Interrupted) as exc:
+                joined, self.session = bool(self.session), b""
+                rejoin = rejoin_reason(exc, joined=joined)
+                if rejoin is None:
                     raise
-                if time.monotonic() - last_contact > self.config.connect_timeout_s:
-                    raise
-                if self.session:
-                    last_contact = time.monotonic()
-                    self.session = b""
+                if joined:  # we had the server until now: its absence starts now
+                    deadline = time.monotonic() + self.config.connect_timeout_s
                     attempt = 0
-                delay = min(self.config.backoff_max_s, 0.2 * 2**attempt)
+                # The reason to report is why the server that trained us went away, not
+                # a later echo (a server stopping after Stop still answers Join for a moment).
+                if self.in_touch or not self.gone_because:
+                    self.gone_because = rejoin.why
+                self.in_touch = False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServerGone(gave_up(self.config, self.gone_because)) from None
+                delay = min(left, self.config.backoff_max_s, 0.2 * 2**attempt)
                 delay *= random.uniform(0.5, 1.0)  # jitter: restarted servers get no stampede
                 attempt += 1
-                log.info("lost the server (%s); retrying in %.2fs", code or exc, delay)
+                log.log(rejoin.level, "%s; rejoining in %.2fs", rejoin.why, delay)
                 time.sleep(delay)
 
-    def _run_once(self) -> ClientResult:
+    def _run_once(self, deadline: float) -> ClientResult:
         # TLS when --tls-ca is given; the token rides on every call (client/channel.py).
         with connect(self.config, self.name) as channel:
             stub = pb_grpc.ParameterServerStub(channel)
-            self._join(stub)
+            self._join(stub, deadline)
             self._fetch(stub)
             return self._train(stub)
 
     # ---- the three calls --------------------------------------------------------------
 
-    def _join(self, stub: pb_grpc.ParameterServerStub) -> None:
-        try:
-            reply = self._call_join(stub)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
-                raise
-            # A failed TLS handshake looks the same from here: no server ever answered.
-            tls = ", --tls-ca and --tls-server-name" if self.config.tls_ca else ""
-            raise ConnectionError(
-                f"no parameter server answered at {self.config.server} within "
-                f"{self.config.connect_timeout_s:.0f}s (check --server{tls} and that it runs)"
-            ) from None
+    def _join(self, stub: pb_grpc.ParameterServerStub, deadline: float) -> None:
+        reply = self._wait_and_join(stub, deadline)
         self.client_id, self.session = reply.client_id, reply.session
         run = run_config_from(reply.settings)
         self.run_config = run
@@ -150,7 +155,31 @@ class ClientSession:
             reply.round,
         )
 
-    def _call_join(self, stub: pb_grpc.ParameterServerStub) -> pb.JoinReply:
+    def _wait_and_join(self, stub: pb_grpc.ParameterServerStub, deadline: float) -> pb.JoinReply:
+        """Join, waiting for the server until `deadline`, and saying so every
+        WAIT_LOG_EVERY_S: each Join waits (wait_for_ready) one such slice at most."""
+        started = time.monotonic()
+        log.info(
+            "waiting for the parameter server at %s (up to %.0fs)",
+            self.config.server,
+            max(0.0, deadline - started),
+        )
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._call_join(stub, max(0.01, min(left, WAIT_LOG_EVERY_S)))
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+                    raise
+            if time.monotonic() >= deadline:
+                raise ServerGone(gave_up(self.config, self.gone_because))
+            log.info(
+                "still waiting for the parameter server at %s (%.0fs)",
+                self.config.server,
+                time.monotonic() - started,
+            )
+
+    def _call_join(self, stub: pb_grpc.ParameterServerStub, timeout: float) -> pb.JoinReply:
         return stub.Join(
             pb.JoinRequest(
                 protocol_version=PROTOCOL_VERSION,
@@ -158,7 +187,7 @@ class ClientSession:
                 batch_size=self.config.batch_size,
                 requested_id=self.client_id,
             ),
-            timeout=self.config.connect_timeout_s,
+            timeout=timeout,
             wait_for_ready=True,
         )
 
@@ -187,6 +216,7 @@ class ClientSession:
         decisions = Reassembler(int(self.settings.num_params))
         try:
             for message in responses:
+                self.in_touch = True
                 kind = message.WhichOneof("kind")
                 if kind == "start":
                     self._ensure_replica(stub, message.start.model_digest, message.start.round)
@@ -211,9 +241,14 @@ class ClientSession:
                     assert self.flat is not None
                     outbox.put(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=digest(self.flat))))
                     outbox.put(None)
-                    log.info("stopped by server: %s", message.stop.reason)
+                    log.info(
+                        "stopped by server (%s): %s",
+                        pb.Outcome.Name(message.stop.outcome),
+                        message.stop.reason,
+                    )
                     for _ in responses:  # let the server read our digest and close the stream
                         pass
+                    check_stop(message.stop)  # only a FINISHED run ends here
                     return ClientResult(
                         rounds_done=message.stop.rounds_done,
                         model_digest=digest(self.flat),
