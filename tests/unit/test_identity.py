@@ -31,3 +31,13 @@ def test_an_empty_identity_file_is_an_error_not_a_new_identity(tmp_path: Path) -
     path.write_text("\n")
     with pytest.raises(ValueError, match="is empty"):
         client_name("", str(path))
+
+
+def test_generated_names_keep_the_name_rule() -> None:
+    from client.identity import generated_name
+    from common.names import name_problem
+
+    assert generated_name("node-7", "0a1b2c3d") == "node-7-0a1b2c3d"
+    for host in ("h" * 64, "héte:1", "", "a b"):
+        name = generated_name(host, "0a1b2c3d")
+        assert name_problem(name) == "" and name.endswith("-0a1b2c3d"), name
