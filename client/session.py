@@ -213,7 +213,7 @@ class ClientSession:
             pb.ClientMessage(attach=pb.Attach(client_id=self.client_id, session=self.session))
         )
         responses = stub.Train(_drain(outbox))
-        decisions = Reassembler(int(self.settings.num_params))
+        decisions = Reassembler(int(self.settings.num_params), int(self.settings.chunk_bytes))
         try:
             for message in responses:
                 self.in_touch = True

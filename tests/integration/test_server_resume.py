@@ -1,6 +1,7 @@
-"""kill -9 the server at a random round, restart it with --resume: the run finishes at the
-very model an uninterrupted run of the same seed ends at (the in-process simulation,
-bit-identical to the networked run by test_simulate_matches_network)."""
+"""kill -9 (or SIGTERM) the server at a random round, restart it with --resume: the
+clients come back by themselves, and the run finishes at the very model an
+uninterrupted run of the same seed ends at (the in-process simulation, bit-identical to
+the networked run by test_simulate_matches_network)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from common.checkpoint import load_checkpoint
 from tests.integration.processes import (
@@ -36,7 +39,10 @@ def _reference_digest(tmp_path: Path) -> str:
     return str(json.loads((out / "summary.json").read_text())["model_digest"])
 
 
-def test_kill_9_and_resume_ends_at_the_uninterrupted_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_stopped_server_resumes_to_the_uninterrupted_model(
+    tmp_path: Path, how: signal.Signals
+) -> None:
     kill_after = random.randint(20, 120)  # a different round every run: any must do
     out = tmp_path / "run"
     server, port = spawn_server(
@@ -46,12 +52,17 @@ def test_kill_9_and_resume_ends_at_the_uninterrupted_model(tmp_path: Path) -> No
     resumed = None
     try:
         wait_for(lambda: len(read_metrics(out)) > kill_after, 180, f"round {kill_after}")
-        server.send_signal(signal.SIGKILL)
-        server.wait(timeout=30)
+        server.send_signal(how)
+        # SIGTERM: a checkpoint at the round it stopped, then exit 1 (not finished).
+        assert server.wait(timeout=30) == (1 if how == signal.SIGTERM else -signal.SIGKILL)
         done = len(read_metrics(out))
         assert done < ROUNDS, "the run finished before the kill: raise ROUNDS"
         checkpoint_round = load_checkpoint(out / "checkpoint.npz").round
-        assert checkpoint_round % 7 == 0 and 0 < checkpoint_round <= done
+        if how == signal.SIGKILL:  # the last periodic checkpoint
+            assert checkpoint_round % 7 == 0 and 0 < checkpoint_round <= done
+        else:  # every round closed before the signal, written out
+            assert checkpoint_round == done
+        assert all(c.poll() is None for c in clients)  # waiting for a server, not gone
 
         # No run flags: the settings come from the checkpoint.
         resumed, _ = spawn_server(["--resume", str(out), "--port", str(port)], tmp_path, "resumed")
