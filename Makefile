@@ -41,9 +41,10 @@ certs:
 
 # The main job: a local cluster of 15 client processes training the paper's Net on
 # MNIST in batch mode 4 (fourteen clients at batch 4, one at 904) with IT-signSGD.
+# --overwrite: each `make run` replaces the previous demo run in $(OUT).
 run: setup data-mnist
 	$(VENV)/bin/signfed local --clients 15 --batch-mode 4 --algorithm llr --dataset mnist \
-		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT)
+		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT) --overwrite
 
 test: setup lint data-mnist
 	@docker info > /dev/null 2>&1 || echo "*** No Docker engine answers: the container tests" \

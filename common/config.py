@@ -197,6 +197,7 @@ class ServerConfig:
     # Reliability (server/checkpoints.py, the coordinator's deadline):
     checkpoint_every: int = 50  # rounds between checkpoints in out_dir; 0: only at SIGTERM
     resume: bool = False  # continue the run checkpointed in out_dir
+    overwrite: bool = False  # a fresh run may replace an earlier run in out_dir (run_dir.py)
     # None: adaptive (server/deadline.py: 10x the quorum's time, >= 10 s), so one silent
     # member cannot stall the run; 0: a round waits for every vote; else fixed seconds.
     round_deadline_s: float | None = None
@@ -214,6 +215,10 @@ class ServerConfig:
             f"--round-deadline must be >= 0 seconds, got {self.round_deadline_s}",
         )
         _require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
+        _require(
+            not (self.resume and self.overwrite),
+            "--resume continues the run in its directory and --overwrite discards it: give one",
+        )
         _require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
         _require(
             not self.tls_client_ca or bool(self.tls_cert),

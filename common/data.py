@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from common import cifar
+from common.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,15 @@ SYNTHETIC_CLASSES = 10
 SYNTHETIC_TRAIN = 3000
 SYNTHETIC_TEST = 1000
 SYNTHETIC_SEPARATION = 0.35  # scale of the class means vs unit noise: learnable, not trivial
+
+
+class DataError(ConfigError):
+    """A dataset that does not load; the message says how to get a good copy. A
+    ConfigError: the command line shows it as one line, not a traceback."""
+
+
+class MissingDataError(DataError, FileNotFoundError):
+    """A dataset (or one of its files) that is not where --data-dir says."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensors have no single truth value
@@ -117,39 +127,51 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise FileNotFoundError(f"{folder / stem}[.gz] not found")
 
 
-def _missing_data_error(name: str, folder: Path, detail: str) -> FileNotFoundError:
-    data_dir = folder.parent
-    return FileNotFoundError(
-        f"{name} is not in {folder} ({detail}). Run `{_MAKE_TARGET[name]}` "
-        f"(or `signfed fetch --dataset {name} --data-dir {data_dir}`) to fetch it."
+def _fetch_hint(name: str, data_dir: Path) -> str:
+    return (
+        f"Run `{_MAKE_TARGET[name]}` (or `signfed fetch --dataset {name} --data-dir "
+        f"{data_dir}`) to fetch it."
     )
+
+
+def _missing_data_error(name: str, folder: Path, detail: str) -> MissingDataError:
+    return MissingDataError(
+        f"{name} is not in {folder} ({detail}). {_fetch_hint(name, folder.parent)}"
+    )
+
+
+def _idx_paths(name: str, data_dir: Path) -> dict[str, Path]:
+    """The four IDX files of `name` under data_dir; MissingDataError says how to fetch them."""
+    folder = data_dir / name
+    if not folder.is_dir():
+        raise _missing_data_error(name, folder, "no such directory")
+    try:
+        return {key: _find_idx(folder, stem) for key, stem in _IDX_STEMS.items()}
+    except FileNotFoundError as exc:
+        raise _missing_data_error(name, folder, str(exc)) from None
 
 
 def _load_idx_images(name: str, data_dir: Path) -> Dataset:
     folder = data_dir / name
-    if not folder.is_dir():
-        raise _missing_data_error(name, folder, "no such directory")
-    arrays: dict[str, np.ndarray] = {}
-    for key, stem in _IDX_STEMS.items():
-        try:
-            arrays[key] = read_idx(_find_idx(folder, stem))
-        except FileNotFoundError as exc:
-            raise _missing_data_error(name, folder, str(exc)) from None
+    try:
+        arrays = {key: read_idx(path) for key, path in _idx_paths(name, data_dir).items()}
+    except (ValueError, OSError) as exc:  # truncated, corrupt or unreadable
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{exc}. {_fetch_hint(name, data_dir)}") from None
     mean, std = _IMAGE_STATS[name]
     tensors: dict[str, torch.Tensor] = {}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
-            raise ValueError(
+            raise DataError(
                 f"{folder}: {split} images should be (N, 28, 28) uint8, got "
                 f"{images.shape} {images.dtype}"
             )
         if labels.shape != (images.shape[0],):
-            raise ValueError(
-                f"{folder}: {images.shape[0]} {split} images but {labels.shape} labels"
-            )
+            raise DataError(f"{folder}: {images.shape[0]} {split} images but {labels.shape} labels")
         if labels.size and labels.max() > 9:
-            raise ValueError(f"{folder}: {split} labels outside 0..9")
+            raise DataError(f"{folder}: {split} labels outside 0..9")
         x = (images.astype(np.float32) / np.float32(255.0) - np.float32(mean)) / np.float32(std)
         tensors[f"{split}_x"] = torch.from_numpy(x[:, None, :, :])  # (N, 1, 28, 28)
         tensors[f"{split}_y"] = torch.from_numpy(labels.astype(np.int64))
@@ -164,7 +186,12 @@ def _load_idx_images(name: str, data_dir: Path) -> Dataset:
 
 
 def _load_cifar10(data_dir: Path) -> Dataset:
-    arrays, folder = cifar.load_arrays(data_dir)
+    try:
+        arrays, folder = cifar.load_arrays(data_dir)
+    except FileNotFoundError as exc:
+        raise MissingDataError(str(exc)) from None
+    except (ValueError, OSError) as exc:  # a damaged batch file
+        raise DataError(f"{exc}. {cifar.download_hint(data_dir)}.") from None
     mean = np.array(_CIFAR10_MEAN, dtype=np.float32)[None, :, None, None]  # (1, 3, 1, 1)
     std = np.array(_CIFAR10_STD, dtype=np.float32)[None, :, None, None]
 
@@ -260,4 +287,24 @@ def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
         return _load_idx_images(name, Path(data_dir))
     if name == "cifar10":
         return _load_cifar10(Path(data_dir))
-    raise ValueError(f"unknown dataset {name!r}; choose one of {DATASET_NAMES}")
+    raise DataError(f"unknown dataset {name!r}; choose one of {DATASET_NAMES}")
+
+
+def check_available(name: str, data_dir: str | Path) -> None:
+    """MissingDataError unless the files of `name` are in data_dir (they are not read:
+    a launcher checks this before it starts processes that would each fail on it)."""
+    if name in _IMAGE_STATS:
+        _idx_paths(name, Path(data_dir))
+    elif name == "cifar10":
+        data_dir = Path(data_dir)
+        folder = cifar.find_folder(data_dir)
+        if folder is None:
+            first, second = cifar.candidate_folders(data_dir)
+            where = f"CIFAR-10 is not in {first} (nor in {second})"
+        else:
+            names = (*cifar.TRAIN_BATCHES, cifar.TEST_BATCH)
+            missing = [n for n in names if not (folder / n).is_file()]
+            if not missing:
+                return
+            where = f"{folder} lacks {', '.join(missing)}"
+        raise MissingDataError(f"{where}. {cifar.download_hint(data_dir)}.")

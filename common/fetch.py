@@ -21,17 +21,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import os
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from common import cifar
+from common.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -111,23 +110,22 @@ def _missing_or_bad(name: str, folder: Path) -> list[str]:
 
 
 def _install(source: IO[bytes], folder: Path, file: str, expected: str) -> None:
-    """Copy `source` to folder/file through a temp name; verify it before the rename."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file}.", suffix=".part", dir=folder)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(source, out, length=1 << 20)
-        actual = sha256_file(tmp)
-        if actual != expected:
+    """Copy `source` to folder/file through a temp name, durably (common/atomic.py);
+    verify it before the rename, so a bad copy never sits under the final name."""
+
+    def copy_and_verify(out: BinaryIO) -> None:
+        digest = hashlib.sha256()
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block)
+        if digest.hexdigest() != expected:
             raise ChecksumError(
-                f"{file}: SHA-256 {actual} does not match the recorded {expected}; "
+                f"{file}: SHA-256 {digest.hexdigest()} does not match the recorded {expected}; "
                 "the bad file was deleted. The package may have been republished: "
                 "check its source before updating CHECKSUMS in common/fetch.py."
             )
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; data files are for every user
-        os.replace(tmp, folder / file)  # atomic on one file system
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(folder / file, copy_and_verify)
 
 
 def _run(command: list[str], cwd: Path, hint: str) -> None:

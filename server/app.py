@@ -6,17 +6,16 @@ import asyncio
 import ipaddress
 import json
 import logging
-import os
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
 import torch
 
+from common.atomic import write_atomic
 from common.config import ConfigError, ServerConfig
 from common.data import load_dataset
 from common.proto import signfed_pb2 as pb
@@ -25,14 +24,16 @@ from common.tls import server_credentials
 from common.wire import grpc_options
 from server.aggregators import create_aggregator
 from server.auth import AuthInterceptor, verifier_for
-from server.checkpoints import Checkpointing, load_server_state, refuse_stale
+from server.checkpoints import Checkpointing, load_server_state
 from server.coordinator import RoundCoordinator
 from server.decoding import DecodeErrors
 from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
 from server.membership import Membership
 from server.metrics import MetricsWriter
+from server.run_dir import start_fresh
 from server.servicer import ParameterServer
+from server.settings import serving_record
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ async def create_server(config: ServerConfig) -> RunningServer:
         ),
     )
     state = None
+    serving = serving_record(config)  # what its checkpoints record of how it serves
     if config.resume:
-        state = load_server_state(config.out_dir, run)
+        # Every field is checked before anything on disk changes (metrics.jsonl too).
+        state = load_server_state(config.out_dir, run, master.num_params)
         membership.restore(state.members)
         metrics = MetricsWriter.resumed(config.out_dir, state.metrics, state.round)
     else:
-        refuse_stale(config.out_dir)
+        start_fresh(config.out_dir, overwrite=config.overwrite)
         metrics = MetricsWriter(config.out_dir)
     vote_executor = ThreadPoolExecutor(1, thread_name_prefix="vote")
     eval_executor = ThreadPoolExecutor(1, thread_name_prefix="eval")
@@ -95,7 +98,9 @@ async def create_server(config: ServerConfig) -> RunningServer:
         eval_executor=eval_executor,
         round_deadline_s=config.round_deadline_s,
         quorum=config.quorum,
-        checkpointing=Checkpointing(config.out_dir, config.checkpoint_every, membership.snapshot),
+        checkpointing=Checkpointing(
+            config.out_dir, config.checkpoint_every, membership.snapshot, serving
+        ),
     )
     if state is not None:
         coordinator.restore(state)
@@ -198,10 +203,8 @@ def _security(config: ServerConfig) -> str:
 
 
 def write_port_file(path: str, port: int) -> None:
-    """Atomically publish the bound port for launchers (`--port-file`)."""
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(f"{port}\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomically and durably publish the bound port for launchers (`--port-file`)."""
+    write_atomic(path, f"{port}\n".encode())
 
 
 SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s

@@ -7,13 +7,16 @@ A checkpoint is taken at a round boundary t and holds:
 - the members (client id, name, batch size): clients that join again under their
   name get their old id, and with it their LLR record;
 - the metrics totals and the seconds spent, so summary.json covers the whole run;
-- the run configuration: a checkpoint is never resumed under other settings.
+- the run configuration: a checkpoint is never resumed under other settings;
+- how the server served (server/settings.py): host, port, deadline, wire limits... and
+  which security mechanisms guarded the run (fingerprints, never secrets).
 
 No random state needs saving: every coin (ties, zero gradients) and every minibatch is
 a pure function of (seed, client, round), so the rounds replayed after a crash decide
 exactly as they did, and the resumed run ends at the same model, bit for bit.
-The file is replaced atomically (common/checkpoint.py): a kill -9 during a write
-leaves the previous checkpoint whole.
+The file is replaced atomically and durably (common/checkpoint.py): a kill -9 or a power
+cut during a write leaves the previous checkpoint whole. Reading one back checks every
+field first (server/checkpoint_checks.py).
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from common.config import (
     config_json,
     run_config_from_json,
 )
+from server.checkpoint_checks import AGGREGATOR, check_state
 
 CHECKPOINT = "checkpoint.npz"
-_AGGREGATOR = "aggregator."  # array-name prefix of the aggregator's statistics
 
 
 @dataclass(frozen=True)
@@ -52,20 +55,29 @@ def checkpoint_path(out_dir: str | Path) -> Path:
     return Path(out_dir) / CHECKPOINT
 
 
-def save_server_state(out_dir: str | Path, run: RunConfig, state: ServerState) -> Path:
+def save_server_state(
+    out_dir: str | Path,
+    run: RunConfig,
+    state: ServerState,
+    serving: dict[str, Any] | None = None,
+) -> Path:
+    """Write the checkpoint; `serving` (server/settings.py) records how the server served."""
     path = checkpoint_path(out_dir)
-    arrays = {_AGGREGATOR + name: array for name, array in state.aggregator.items()}
+    arrays = {AGGREGATOR + name: array for name, array in state.aggregator.items()}
     meta = {
         "config": config_json(run),
         "members": state.members,
         "metrics": state.metrics,
         "seconds": state.seconds,
     }
+    if serving is not None:
+        meta["server"] = serving
     save_checkpoint(path, Checkpoint(flat=state.flat, round=state.round, arrays=arrays, meta=meta))
     return path
 
 
-def _load(out_dir: str | Path) -> Checkpoint:
+def read_checkpoint(out_dir: str | Path) -> tuple[Checkpoint, RunConfig]:
+    """The checkpoint for `--resume out_dir` and its run settings; ConfigError otherwise."""
     path = checkpoint_path(out_dir)
     if not path.exists():
         raise ConfigError(
@@ -73,53 +85,38 @@ def _load(out_dir: str | Path) -> Checkpoint:
             "reached a checkpoint); start a fresh run without --resume"
         )
     try:
-        return load_checkpoint(path)
+        ckpt = load_checkpoint(path)
     except ValueError as exc:
         raise ConfigError(f"--resume {out_dir}: {exc}") from None
+    try:
+        run = run_config_from_json(ckpt.meta["config"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"--resume {out_dir}: {path}: config is not a run configuration ({exc})"
+        ) from None
+    return ckpt, run
 
 
-def load_server_state(out_dir: str | Path, run: RunConfig) -> ServerState:
-    """The state checkpointed in out_dir for this very run; ConfigError otherwise."""
-    ckpt = _load(out_dir)
-    theirs = run_config_from_json(ckpt.meta["config"])
+def load_server_state(out_dir: str | Path, run: RunConfig, num_params: int) -> ServerState:
+    """The state checkpointed in out_dir for this very run (a model of `num_params`),
+    every field checked; ConfigError otherwise, before anything on disk is touched."""
+    ckpt, theirs = read_checkpoint(out_dir)
     differ = config_differences(run, theirs)
     if differ:
         raise ConfigError(
             f"{checkpoint_path(out_dir)} belongs to a run with other settings "
             f"({', '.join(differ)}); resume it with its own settings"
         )
-    n = len(_AGGREGATOR)
+    check_state(checkpoint_path(out_dir), ckpt, run, num_params)
+    n = len(AGGREGATOR)
     return ServerState(
-        flat=np.asarray(ckpt.flat, np.float32),
+        flat=ckpt.flat,
         round=ckpt.round,
-        aggregator={k[n:]: v for k, v in ckpt.arrays.items() if k.startswith(_AGGREGATOR)},
+        aggregator={k[n:]: v for k, v in ckpt.arrays.items()},
         members=list(ckpt.meta["members"]),
         metrics=dict(ckpt.meta["metrics"]),
         seconds=float(ckpt.meta["seconds"]),
     )
-
-
-def resumed_run(out_dir: str | Path, given: RunConfig, defaults: RunConfig) -> RunConfig:
-    """The run settings for `--resume out_dir`: the checkpoint's own. Settings given on
-    the command line must match them; left at their defaults, they are not needed."""
-    theirs = run_config_from_json(_load(out_dir).meta["config"])
-    if given == defaults or not config_differences(given, theirs):
-        return theirs
-    differ = config_differences(given, theirs)
-    raise ConfigError(
-        f"--resume {out_dir}: the checkpoint was made with other settings "
-        f"({', '.join(differ)}); drop those flags or give the checkpoint's values"
-    )
-
-
-def refuse_stale(out_dir: str | Path) -> None:
-    """A fresh run must not overwrite an unfinished run's checkpoint: that would lose it."""
-    path = checkpoint_path(out_dir)
-    if path.exists():
-        raise ConfigError(
-            f"{path} holds an unfinished run: pass --resume {out_dir} to continue it, "
-            "or choose another --out (or delete the checkpoint) to start afresh"
-        )
 
 
 @dataclass(frozen=True)
@@ -129,6 +126,7 @@ class Checkpointing:
     out_dir: str
     every: int  # rounds between checkpoints; 0: only when asked (SIGTERM)
     members: Callable[[], list[dict[str, Any]]]  # Membership.snapshot
+    serving: dict[str, Any] | None = None  # server/settings.py: how this server serves
 
     def due(self, next_round: int) -> bool:
         return self.every > 0 and next_round % self.every == 0

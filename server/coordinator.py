@@ -11,9 +11,10 @@ Cohort rules:
   dead client never stalls the round.
 - A round also closes once its deadline has passed and a quorum has voted (by default
   the deadline adapts to the quorum's time: server/deadline.py; a member erased three
-  rounds in a row is let go, so a connected member that never votes stalls no one). The members that did not vote are erasures in that round (weight 0: the
-  aggregator neither hears nor counts them); a late vote gets a Rejected message, not
-  an error, and the member carries on with the next round.
+  rounds in a row is let go, so a connected member that never votes stalls no one).
+  The members that did not vote are erasures in that round (weight 0: the aggregator
+  neither hears nor counts them); a late vote gets a Rejected message, not an error,
+  and the member carries on with the next round.
 - The Decision of round t opens round t + 1 for every member that received it.
 - Every K rounds (and on request, at SIGTERM) the state at the round boundary goes to a
   checkpoint (server/checkpoints.py), after the outstanding evaluations are written.
@@ -491,7 +492,7 @@ class RoundCoordinator:
             state = ServerState(
                 flat, round_index, self.aggregator.state_dict(), members, totals, seconds
             )
-            save_server_state(checkpointing.out_dir, run, state)
+            save_server_state(checkpointing.out_dir, run, state, checkpointing.serving)
 
         started = time.perf_counter()
         try:

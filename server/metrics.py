@@ -1,18 +1,32 @@
-"""Run output: one JSON line per round (metrics.jsonl) and a final summary.json."""
+"""Run output: one JSON line per round (metrics.jsonl) and a final summary.json.
+
+A fresh run creates metrics.jsonl anew (an earlier run's rows never precede its own;
+server/run_dir.py decides whether that earlier run may be replaced). A resumed run
+keeps the rows before its checkpoint and appends from there.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 from pathlib import Path
 from typing import Any
 
+from common.atomic import write_atomic
+
+log = logging.getLogger(__name__)
+
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+
 
 class MetricsWriter:
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, *, _append: bool = False) -> None:
+        """A fresh run's writer: metrics.jsonl is created empty (`_append`: resumed())."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        mode = "a" if _append else "w"
+        self._file = open(self.out_dir / METRICS, mode, encoding="utf-8")  # noqa: SIM115
         self.total_up = 0
         self.total_down = 0
         self.float32_bytes = 0
@@ -34,18 +48,21 @@ class MetricsWriter:
         """A writer that continues a checkpointed run at `next_round`.
 
         Records of rounds >= next_round were written after the checkpoint and will be
-        written again by the rerun: they are dropped (atomically) before appending.
+        written again by the rerun: they are dropped (atomically) before appending, and
+        so is a line a crash cut short. `totals` must have been validated by the caller.
         """
-        path = Path(out_dir) / "metrics.jsonl"
-        kept = []
+        path = Path(out_dir) / METRICS
+        kept, dropped = [], 0
         if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-                if line.endswith("\n") and json.loads(line)["round"] < next_round:
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines(True):
+                if _round_of(line) < next_round:
                     kept.append(line)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, path)
-        writer = cls(out_dir)
+                else:
+                    dropped += 1
+        write_atomic(path, "".join(kept).encode("utf-8"))
+        if dropped:
+            log.info("%s: dropped %d rows from round %d on, to be rerun", path, dropped, next_round)
+        writer = cls(out_dir, _append=True)
         writer.total_up = int(totals["total_up"])
         writer.total_down = int(totals["total_down"])
         writer.float32_bytes = int(totals["float32_bytes"])
@@ -66,7 +83,7 @@ class MetricsWriter:
         self._file.flush()
 
     def summary(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Write summary.json atomically (temp file + rename) and return it."""
+        """Write summary.json atomically and durably, and return it."""
         total = self.total_up + self.total_down
         summary = {
             "final_accuracy": self.last_accuracy,
@@ -78,10 +95,21 @@ class MetricsWriter:
             "compression": (self.float32_bytes / total) if total else None,
             **fields,
         }
-        tmp = self.out_dir / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, self.out_dir / "summary.json")
+        text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.out_dir / SUMMARY, text.encode("utf-8"))
         return summary
 
     def close(self) -> None:
         self._file.close()
+
+
+def _round_of(line: str) -> float:
+    """The round of one metrics line; infinity (dropped) for a torn or foreign line."""
+    if not line.endswith("\n"):
+        return float("inf")
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return float("inf")
+    value = record.get("round") if isinstance(record, dict) else None
+    return value if type(value) is int else float("inf")

@@ -133,7 +133,8 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
             state=c.state,
             round=c.round,
             rounds=c.run.rounds,
-            active_clients=len(c.cohort),
+            # Waiting clients count too: a launcher shows 'N/M joined' before round 0.
+            active_clients=len(c.cohort) + len(c.pending),
             algorithm=c.run.aggregator.algorithm,
             last_accuracy=c.metrics.last_accuracy or 0.0,
         )

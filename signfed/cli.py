@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from dataclasses import replace
 
 from common.config import ConfigError
 from common.fetch import FETCHABLE, SOURCE_HELP
@@ -21,19 +20,22 @@ def _server(args: argparse.Namespace) -> int:
     from server.app import serve
 
     config = options.server_config(args)
-    if config.resume:  # the run's settings are the checkpoint's
-        from server.checkpoints import resumed_run
+    if config.resume:  # settings not given again are the checkpoint's
+        from signfed.resume import given_dests, resumed_config
 
-        defaults = options.run_config(build_parser().parse_args(["server"]))
-        config = replace(config, run=resumed_run(config.out_dir, config.run, defaults))
+        given = given_dests(build_parser(), args.argv)
+        config = resumed_config(config, args, given)
     summary = asyncio.run(serve(config, port_file=args.port_file))
     return 0 if summary["error"] is None else 1
 
 
 def _client(args: argparse.Namespace) -> int:
+    """Exit codes (client/outcome.py): 0 finished, 1 the run failed, 2 refused,
+    75 interrupted or no server: start again later."""
     import grpc
     import torch
 
+    from client import outcome
     from client.session import ClientSession
 
     config = options.client_config(args)
@@ -43,17 +45,23 @@ def _client(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:  # the server's status message says what to change
         code = exc.code()  # type: ignore[attr-defined]
         print(f"signfed client: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
-        return 2
+        return outcome.EXIT_REFUSED
+    except outcome.RunFailed as exc:
+        print(f"signfed client: the server reports the run FAILED: {exc}", file=sys.stderr)
+        return outcome.EXIT_FAILED
+    except outcome.ServerGone as exc:  # before ConnectionError: it is one
+        print(f"signfed client: {exc}", file=sys.stderr)
+        return outcome.EXIT_TEMPFAIL
     except ConnectionError as exc:
         print(f"signfed client: {exc}", file=sys.stderr)
-        return 2
+        return outcome.EXIT_REFUSED
     logging.getLogger("signfed").info(
         "client done: %d rounds, %d resyncs, digest %s",
         result.rounds_done,
         result.resyncs,
         result.model_digest.hex()[:16],
     )
-    return 0
+    return outcome.EXIT_FINISHED
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -160,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="torch threads for the server's evaluation (default: %(default)s)",
     )
+    options.add_overwrite_option(g)
     local.set_defaults(handler=_local)
 
     simulate = sub.add_parser(
@@ -202,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = argv  # `--resume` tells the flags given from the defaults (signfed/resume.py)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -210,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except ConfigError as exc:  # the message names the flag to change
-        parser.error(str(exc))
+    except ConfigError as exc:  # the message names the flag (or the file) to change
+        # One line, no usage: the command line parsed; a setting or a file is wrong.
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

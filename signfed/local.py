@@ -1,8 +1,10 @@
 """`signfed local`: a parameter server and M client processes on 127.0.0.1.
 
 The server binds port 0 and publishes the port it got in a file; the clients are
-started against it. Progress comes from the server's metrics.jsonl; each process
-logs to its own file in the run directory.
+started against it. Until round 0 the launcher says how many clients have joined (the
+server's Status); then progress comes from the server's metrics.jsonl. Each process
+logs to its own file in the run directory, which holds one run: an earlier run there is
+refused, or with --overwrite removed first (server/run_dir.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from pathlib import Path
 
 from signfed import options
-from signfed.progress import FollowMetrics, Progress
+from signfed.progress import ClientWait, FollowMetrics, Progress
 
 PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
 CLIENT_EXIT_WAIT_S = 30.0
@@ -36,31 +38,46 @@ def client_argv(port: int, client_id: int, *extra: str) -> list[str]:
 
 
 def _wait_for_port(port_file: Path, server: subprocess.Popen[bytes], log_path: Path) -> int:
+    """The port the server bound; 0 (after saying why, in one line) when it never did."""
     deadline = time.monotonic() + PORT_WAIT_S
     while time.monotonic() < deadline:
         if port_file.exists():
             return int(port_file.read_text())
         if server.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"server exited with {server.returncode} before binding:\n{tail}")
+            print(
+                f"signfed local: the server exited with {server.returncode} before listening: "
+                f"{last_line(log_path)} (see {log_path})",
+                file=sys.stderr,
+            )
+            return 0
         time.sleep(0.1)
-    raise TimeoutError(f"server did not bind within {PORT_WAIT_S:.0f}s (see {log_path})")
+    print(f"signfed local: the server did not listen within {PORT_WAIT_S:.0f}s (see {log_path})")
+    return 0
+
+
+def last_line(log_path: Path) -> str:
+    """The last non-empty line of a log: a failed signfed's error (or its exception)."""
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    return lines[-1].strip() if lines else "(its log is empty)"
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from common.data import check_available
+    from server.run_dir import LOCAL_LOGS, start_fresh
+
     run = options.run_config(args)
     sizes = [run.batch_size_for(i) for i in range(run.num_clients)]
     wire = options.wire_config(args)
     out = Path(args.out)
+    # Before anything starts: 1 + M processes would each fail on a missing dataset.
+    check_available(run.dataset, args.data_dir)
+    start_fresh(out, overwrite=args.overwrite, logs=LOCAL_LOGS)
     out.mkdir(parents=True, exist_ok=True)
-    # A fresh run each time: an interrupted earlier run's checkpoint goes too.
-    for stale in ("metrics.jsonl", "summary.json", "server.port", "checkpoint.npz"):
-        (out / stale).unlink(missing_ok=True)
     port_file = out / "server.port"
     server_argv = [
         "server", *options.run_flags(run, wire), "--host", "127.0.0.1", "--port", "0",
         "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
-        "--threads", str(args.server_threads),
+        "--threads", str(args.server_threads), *(["--overwrite"] if args.overwrite else []),
     ]  # fmt: skip
     print(
         f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
@@ -70,6 +87,8 @@ def run_local(args: argparse.Namespace) -> int:
     clients: list[subprocess.Popen[bytes]] = []
     try:
         port = _wait_for_port(port_file, server, out / "server.log")
+        if not port:
+            return server.returncode or 1
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i in range(run.num_clients):  # each takes the server's batch plan for its id
             argv = client_argv(
@@ -81,8 +100,11 @@ def run_local(args: argparse.Namespace) -> int:
             )  # fmt: skip
             clients.append(spawn(argv, out / f"client-{i}.log"))
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
+        waiting = ClientWait(f"127.0.0.1:{port}", run.num_clients)
         while server.poll() is None:
             progress.poll()
+            if not progress.records:  # nothing to show yet: say what the wait is for
+                waiting.poll()
             time.sleep(0.5)
         progress.poll()
         for client in clients:
@@ -98,7 +120,10 @@ def run_local(args: argparse.Namespace) -> int:
 def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
     summary_path = out / "summary.json"
     if not summary_path.exists():
-        print(f"server exited with {server_code} and wrote no summary; see {out}/server.log")
+        print(
+            f"server exited with {server_code} and wrote no summary: "
+            f"{last_line(out / 'server.log')} (see {out}/server.log)"
+        )
         return server_code or 1
     s = json.loads(summary_path.read_text())
     accuracy = s["final_accuracy"]

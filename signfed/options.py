@@ -26,9 +26,14 @@ ALGORITHMS = ("llr", "mv")  # what the networked server decodes
 SIMULATED_ALGORITHMS = (*ALGORITHMS, "sgd")  # sgd: float32 averaging, simulation only
 
 
+def env_name(flag: str) -> str:
+    """--some-flag -> SIGNFED_SOME_FLAG, the variable that sets its default."""
+    return "SIGNFED_" + flag.lstrip("-").upper().replace("-", "_")
+
+
 def _env(flag: str, default: Any) -> Any:
     """The default of --some-flag: $SIGNFED_SOME_FLAG when set."""
-    return os.environ.get("SIGNFED_" + flag.lstrip("-").upper().replace("-", "_"), default)
+    return os.environ.get(env_name(flag), default)
 
 
 def _add(group: Any, flag: str, default: Any, help: str, **kwargs: Any) -> None:
@@ -166,7 +171,18 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         type=_deadline,
     )
     _add(r, "--quorum", 0.5, "fraction of the cohort a deadline close needs", type=float)
+    add_overwrite_option(r)
     add_server_security_options(parser)
+
+
+def add_overwrite_option(group: Any) -> None:
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=_env("--overwrite", "") in ("1", "true"),
+        help="a fresh run may replace the earlier run in --out: its files are removed "
+        "first (without it such an --out is refused)",
+    )
 
 
 def _deadline(text: str) -> float | None:
@@ -381,6 +397,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         threads=args.threads,
         checkpoint_every=args.checkpoint_every,
         resume=bool(args.resume),
+        overwrite=bool(args.overwrite),
         round_deadline_s=args.round_deadline,
         quorum=args.quorum,
     )

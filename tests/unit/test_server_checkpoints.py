@@ -11,14 +11,7 @@ import pytest
 from common.config import AggregatorConfig, ConfigError, RunConfig, config_json
 from common.config import run_config_from_json as from_json
 from server.aggregators import Aggregator, create_aggregator
-from server.checkpoints import (
-    CHECKPOINT,
-    ServerState,
-    load_server_state,
-    refuse_stale,
-    resumed_run,
-    save_server_state,
-)
+from server.checkpoints import CHECKPOINT, ServerState, load_server_state, save_server_state
 from server.membership import Membership
 
 RUN = RunConfig(dataset="digits", num_clients=3, rounds=50, batch_sizes=(4, 4, 64))
@@ -49,7 +42,7 @@ def _state(n: int = 100) -> tuple[ServerState, Aggregator]:
 def test_round_trip(tmp_path: Path) -> None:
     state, original = _state()
     save_server_state(tmp_path, RUN, state)
-    back = load_server_state(tmp_path, RUN)
+    back = load_server_state(tmp_path, RUN, 100)
     assert back.round == 3 and back.seconds == 12.5
     assert back.flat.dtype == np.float32 and np.array_equal(back.flat, state.flat)
     assert back.members == state.members and back.metrics == state.metrics
@@ -67,31 +60,15 @@ def test_other_settings_are_refused_by_name(tmp_path: Path) -> None:
     save_server_state(tmp_path, RUN, _state()[0])
     other = replace(RUN, rounds=60, aggregator=AggregatorConfig(algorithm="mv"))
     with pytest.raises(ConfigError, match=r"other settings \(rounds, aggregator.algorithm\)"):
-        load_server_state(tmp_path, other)
-
-
-def test_resume_takes_the_checkpoint_settings(tmp_path: Path) -> None:
-    save_server_state(tmp_path, RUN, _state()[0])
-    defaults = RunConfig()
-    assert resumed_run(tmp_path, defaults, defaults) == RUN  # no run flags given
-    assert resumed_run(tmp_path, RUN, defaults) == RUN  # the same flags again
-    with pytest.raises(ConfigError, match=r"other settings \(seed\)"):
-        resumed_run(tmp_path, replace(RUN, seed=1), defaults)
+        load_server_state(tmp_path, other, 100)
 
 
 def test_missing_or_foreign_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no checkpoint.npz there"):
-        load_server_state(tmp_path, RUN)
+        load_server_state(tmp_path, RUN, 100)
     (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="not a readable checkpoint"):
-        load_server_state(tmp_path, RUN)
-
-
-def test_a_fresh_run_refuses_to_overwrite_an_unfinished_one(tmp_path: Path) -> None:
-    refuse_stale(tmp_path)  # nothing there: fine
-    save_server_state(tmp_path, RUN, _state()[0])
-    with pytest.raises(ConfigError, match="holds an unfinished run: pass --resume"):
-        refuse_stale(tmp_path)
+        load_server_state(tmp_path, RUN, 100)
 
 
 def test_config_json_round_trip() -> None:
