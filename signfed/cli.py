@@ -19,6 +19,11 @@ from signfed import options
 def _server(args: argparse.Namespace) -> int:
     from server.app import serve
 
+    if args.continue_run and not args.resume:
+        from server.checkpoints import checkpoint_path
+
+        if checkpoint_path(args.out).exists():  # an unfinished run: it goes on
+            args.resume, args.overwrite = args.out, False
     config = options.server_config(args)
     if config.resume:  # settings not given again are the checkpoint's
         from signfed.resume import given_dests, resumed_config

@@ -161,6 +161,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "continue the run checkpointed in this directory (it becomes --out); run "
         "settings come from the checkpoint",
     )
+    r.add_argument(
+        "--continue",
+        dest="continue_run",
+        action="store_true",
+        default=_env("--continue", "") in ("1", "true"),
+        help="when --out holds an unfinished run's checkpoint, resume it (as --resume "
+        "OUT); else start a fresh run: for restart policies (compose) that rerun one command",
+    )
     _add(
         r,
         "--round-deadline",
