@@ -124,8 +124,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from common.names import name_problem
     from common.tokens import client_token, read_secret_file
 
+    if problem := name_problem(args.name):  # no token for a name the server refuses
+        raise ConfigError(f"--name: {problem}")
     print(client_token(read_secret_file(args.secret_file, "--secret-file"), args.name))
     return 0
 

@@ -132,6 +132,18 @@ class Stack:
         lines = path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.endswith("}")]
 
+    def wait_for_round(self, round_index: int, timeout_s: float) -> None:
+        """Until metrics.jsonl holds round `round_index`; fails with the server's log."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            records = self.metrics()
+            if records and records[-1]["round"] >= round_index:
+                return
+            time.sleep(0.2)
+        raise AssertionError(
+            f"round {round_index} not reached in {timeout_s}s:\n{self.logs('server')}"
+        )
+
     def summary(self) -> dict[str, Any]:
         return dict(json.loads((self.runs / "test" / "summary.json").read_text()))
 

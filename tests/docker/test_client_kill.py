@@ -12,7 +12,6 @@ and the run ends with every replica equal to the server's model.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -36,16 +35,6 @@ def _joins(container: Any) -> list[str]:
     return [line.split("joined as ")[1] for line in lines if "joined as client" in line]
 
 
-def _wait_for_round(s: Any, round_index: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        records = s.metrics()
-        if records and records[-1]["round"] >= round_index:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"round {round_index} not reached in {timeout_s}s:\n{s.logs('server')}")
-
-
 @pytest.mark.slow
 def test_killed_client_container_restarts_and_rejoins(stack: Any) -> None:
     s = stack(
@@ -56,7 +45,7 @@ def test_killed_client_container_restarts_and_rejoins(stack: Any) -> None:
         SIGNFED_EVAL_EVERY="500",
     )
     s.up()
-    _wait_for_round(s, KILL_AFTER_ROUND, timeout_s=120)
+    s.wait_for_round(KILL_AFTER_ROUND, timeout_s=120)
     killed, crashed = s.containers("client")[:2]
     killed.kill()  # SIGKILL from outside: no Goodbye, the stream just breaks
     exit_code, output = crashed.exec_run(["python", "-c", CRASH])

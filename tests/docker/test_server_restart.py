@@ -24,16 +24,6 @@ SIGNAL = (
 )
 
 
-def _wait_for_round(s: Any, round_index: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        records = s.metrics()
-        if records and records[-1]["round"] >= round_index:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"round {round_index} not reached in {timeout_s}s:\n{s.logs('server')}")
-
-
 def _signal_server(s: Any, signum: int) -> None:
     (server,) = s.containers("server")
     code, output = server.exec_run(["python", "-c", SIGNAL, str(signum)])
@@ -74,10 +64,10 @@ def test_the_server_container_restarts_and_the_run_ends_at_the_simulated_model(
         **SETTINGS,
     )
     s.up()
-    _wait_for_round(s, 300, timeout_s=180)
+    s.wait_for_round(300, timeout_s=180)
     _signal_server(s, 9)  # a crash: no checkpoint at the end, the last periodic one
     _wait_for_restarts(s, 1, timeout_s=120)
-    _wait_for_round(s, 1200, timeout_s=300)  # back, resumed, and training again
+    s.wait_for_round(1200, timeout_s=300)  # back, resumed, and training again
     _signal_server(s, 15)  # SIGTERM from inside: checkpoint, Stop(INTERRUPTED), exit 1
     _wait_for_restarts(s, 2, timeout_s=120)
     assert s.wait_server(timeout_s=600) == 0, s.logs("server")

@@ -203,3 +203,13 @@ def test_token_command_prints_the_token_of_a_name(
     secret_file.write_bytes(SECRET + b"\n")
     assert main(["token", "--secret-file", str(secret_file), "--name", "client-0"]) == 0
     assert capsys.readouterr().out == client_token(SECRET, "client-0") + "\n"
+
+
+def test_token_command_refuses_a_name_the_server_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_bytes(SECRET + b"\n")
+    assert main(["token", "--secret-file", str(secret_file), "--name", "a" * 65]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "a client name is 1..64 characters" in captured.err
