@@ -228,12 +228,14 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
     """Run one training job to the end; returns the summary written to summary.json."""
     running = await create_server(config)
     coordinator = running.coordinator
-    if port_file:
-        write_port_file(port_file, running.port)
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
+    # Before the port is published: a launcher may send SIGTERM the moment it reads it,
+    # and that must checkpoint and stop cleanly, not kill the process.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
+    if port_file:
+        write_port_file(port_file, running.port)
     done = asyncio.ensure_future(coordinator.done.wait())
     stop = asyncio.ensure_future(interrupted.wait())
     await asyncio.wait([done, stop], return_when=asyncio.FIRST_COMPLETED)
