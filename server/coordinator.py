@@ -26,7 +26,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +43,7 @@ from server.deadline import MAX_MISSED_DEADLINES, RoundDeadline
 from server.errors import Aborted, AlreadyExists, FailedPrecondition, ProtocolError, Unavailable
 from server.master import MasterModel
 from server.metrics import MetricsWriter
+from server.records import RoundRecords
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,7 @@ class RoundCoordinator:
         self._close_task: asyncio.Task[None] | None = None
         # Round records wait here until their evaluation (if any) is done: evaluation
         # overlaps the next rounds, yet metrics.jsonl stays in round order.
-        self._records: deque[tuple[dict[str, Any], asyncio.Future[tuple[float, float]] | None]]
-        self._records = deque()
+        self._records = RoundRecords(metrics, master.num_params)
 
     def restore(self, state: ServerState) -> None:
         """Continue a checkpointed run: the model, the round and the aggregator's record
@@ -420,9 +419,7 @@ class RoundCoordinator:
         evaluation = None
         if evaluate:
             evaluation = loop.run_in_executor(self._eval_executor, self.master.evaluate, new_flat)
-            evaluation.add_done_callback(lambda _: self._write_ready_records())
-        self._records.append((record, evaluation))
-        self._write_ready_records()
+        self._records.add(record, evaluation)
         if last_round:
             await self.finish(pb.FINISHED)
             return
@@ -439,38 +436,6 @@ class RoundCoordinator:
         self._admit_waiting(at_boundary=True)
         self._maybe_close()
 
-    def _write_ready_records(self) -> None:
-        """Write records in round order, each once its evaluation has finished."""
-        while self._records:
-            record, evaluation = self._records[0]
-            if evaluation is not None:
-                if not evaluation.done():
-                    return
-                if evaluation.exception() is not None:  # keep training; say so in the log
-                    log.error(
-                        "evaluation of round %d failed: %r", record["round"], evaluation.exception()
-                    )
-                else:
-                    accuracy, loss = evaluation.result()
-                    record["accuracy"] = round(accuracy, 6)
-                    record["loss"] = round(loss, 6)
-            self._records.popleft()
-            self._write(record)
-
-    def _write(self, record: dict[str, Any]) -> None:
-        self.metrics.round(record, num_params=self.master.num_params)
-        log.info(
-            "round %d  clients %d  up %d B  down %d B  vote %.1f ms%s",
-            record["round"],
-            record["clients"],
-            record["bytes_up"],
-            record["bytes_down"],
-            record["aggregate_ms"],
-            f"  accuracy {record['accuracy']:.4f}  loss {record['loss']:.4f}"
-            if "accuracy" in record
-            else "",
-        )
-
     # ---- checkpoints -----------------------------------------------------------------
 
     async def checkpoint(self) -> bool:
@@ -479,10 +444,7 @@ class RoundCoordinator:
         Returns whether it was written (False: logged, and owed at the next boundary)."""
         if self._checkpointing is None:
             return True
-        pending = [e for _, e in self._records if e is not None]
-        if pending:
-            await asyncio.wait(pending)
-        self._write_ready_records()
+        await self._records.flush()
         checkpointing, run = self._checkpointing, self.run
         members = checkpointing.members()
         flat, round_index = self.master.flat, self.master.round
@@ -548,10 +510,7 @@ class RoundCoordinator:
         self.state = "done"
         if self._deadline is not None:
             self._deadline.cancel()
-        pending = [e for _, e in self._records if e is not None]
-        if pending:
-            await asyncio.wait(pending)
-        self._write_ready_records()
+        await self._records.flush()
         reason = self.failed or f"finished {self.round} rounds"
         stop = pb.ServerMessage(
             stop=pb.Stop(reason=reason, rounds_done=self.round, outcome=outcome)
