@@ -147,9 +147,14 @@ class RoundCoordinator:
 
     # ---- membership of the cohort ------------------------------------------------
 
-    def attach(self, client_id: int) -> Link:
+    def refuse_if_done(self) -> None:
+        """UNAVAILABLE once the run is over: a Join then would only fail at Attach, and
+        a client must not take a finished run for one it can rejoin."""
         if self.state == "done":
             raise Unavailable("the run has finished; nothing left to train")
+
+    def attach(self, client_id: int) -> Link:
+        self.refuse_if_done()
         stale = self.cohort.get(client_id) or self.pending.get(client_id)
         if stale is not None:
             # A rejoin replaces the old stream: close it before the new one takes over.

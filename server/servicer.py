@@ -64,6 +64,7 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         self, request: pb.JoinRequest, context: grpc.aio.ServicerContext
     ) -> pb.JoinReply:
         try:
+            self.coordinator.refuse_if_done()
             proven = ""
             if self.verifier is not None:
                 metadata = context.invocation_metadata()
