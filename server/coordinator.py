@@ -23,6 +23,7 @@ Cohort rules:
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import time
@@ -52,6 +53,28 @@ GOODBYE_TIMEOUT_S = 10.0  # how long to wait for final digests after the last ro
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]  # Rejected.code of a late vote
 SUSPEND_CHECKPOINT_ATTEMPTS = 5  # at SIGTERM a failed checkpoint write is retried (~15 s)
 LATE_WINDOW = 64  # rounds for which an erased member's late vote is recognised as such
+
+
+class Phase(enum.Enum):
+    """Where the run is. Transitions (anything else is a bug):
+
+    WAITING       -> OPEN           num_clients streams have attached
+    OPEN          -> CLOSING        every member voted, or the deadline passed with a quorum
+    CLOSING       -> OPEN           decided and broadcast; round t + 1 is open
+    CLOSING       -> CHECKPOINTING  decided, and a checkpoint is due (or owed)
+    CHECKPOINTING -> OPEN           written (votes for t + 1 queued meanwhile)
+    WAITING | OPEN | CLOSING | CHECKPOINTING -> SUSPENDED
+                                    SIGTERM: no round closes or admits again; a close in
+                                    flight finishes, then a final checkpoint
+    any           -> DONE           the last round closed, a failure, or after SUSPENDED
+    """
+
+    WAITING = "waiting"
+    OPEN = "open"
+    CLOSING = "closing"
+    CHECKPOINTING = "checkpointing"
+    SUSPENDED = "suspended"
+    DONE = "done"
 
 
 @dataclass(eq=False)
@@ -98,7 +121,7 @@ class RoundCoordinator:
         self.metrics = metrics
         self._vote_executor = vote_executor
         self._eval_executor = eval_executor
-        self.state = "waiting"  # -> "training" -> "done"
+        self.phase = Phase.WAITING
         self.round = 0
         self.cohort: dict[int, Link] = {}
         self.pending: dict[int, Link] = {}
@@ -106,7 +129,6 @@ class RoundCoordinator:
         self.final_digests: dict[int, bytes] = {}
         self.done = asyncio.Event()
         self.failed: str | None = None
-        self._closing = False
         self._stopped: set[int] = set()  # sent Stop: their final digests are expected
         self._gone: set[int] = set()  # streams that ended after Stop
         self._all_said_goodbye = asyncio.Event()
@@ -123,9 +145,7 @@ class RoundCoordinator:
         self._missed: dict[int, int] = {}  # client -> rounds erased in a row
         self._erased: set[tuple[int, int]] = set()  # (client, round) pairs, recent rounds
         self._checkpointing = checkpointing
-        self._checkpoint_busy = False  # a checkpoint is being taken: hold the next close
         self._checkpoint_owed = False  # the last one failed: try again at every boundary
-        self._suspended = False  # SIGTERM: no more rounds close
         self._close_task: asyncio.Task[None] | None = None
         # Round records wait here until their evaluation (if any) is done: evaluation
         # overlaps the next rounds, yet metrics.jsonl stays in round order.
@@ -140,6 +160,13 @@ class RoundCoordinator:
         self._seconds_before = state.seconds
         log.info("resumed from a checkpoint at round %d", state.round)
 
+    @property
+    def state(self) -> str:
+        """The phase as Status reports it: "waiting", "training" or "done"."""
+        if self.phase in (Phase.WAITING, Phase.DONE):
+            return self.phase.value
+        return "training"
+
     def _elapsed(self) -> float:
         """Training seconds so far, a resumed run's earlier ones included."""
         running = time.perf_counter() - self._started if self._started else 0.0
@@ -150,7 +177,7 @@ class RoundCoordinator:
     def refuse_if_done(self) -> None:
         """UNAVAILABLE once the run is over: a Join then would only fail at Attach, and
         a client must not take a finished run for one it can rejoin."""
-        if self.state == "done":
+        if self.phase is Phase.DONE:
             raise Unavailable("the run has finished; nothing left to train")
 
     def attach(self, client_id: int) -> Link:
@@ -165,8 +192,8 @@ class RoundCoordinator:
         link = Link(client_id=client_id, reassembler=reassembler)
         self.pending[client_id] = link
         log.info("client %d attached (%d waiting to enter)", client_id, len(self.pending))
-        if self.state == "waiting" and len(self.pending) >= self.run.num_clients:
-            self.state = "training"
+        if self.phase is Phase.WAITING and len(self.pending) >= self.run.num_clients:
+            self.phase = Phase.OPEN
             self._started = time.perf_counter()
         self._admit_waiting(at_boundary=False)
         return link
@@ -181,15 +208,16 @@ class RoundCoordinator:
             log.info("client %d left the cohort (%d remain)", link.client_id, len(self.cohort))
             self._admit_waiting(at_boundary=False)
             self._maybe_close()
-        if self.state == "done":
+        if self.phase is Phase.DONE:
             self._gone.add(link.client_id)
             self._check_goodbyes()
 
     def _admit_waiting(self, *, at_boundary: bool) -> None:
         """Waiting clients enter at a round boundary, or at once when no one is training
         (round 0 just began, or everyone else left)."""
-        idle = not self.cohort and not self._closing
-        if self.state == "training" and self.pending and (at_boundary or idle):
+        idle = not self.cohort and self.phase is not Phase.CLOSING
+        training = self.phase in (Phase.OPEN, Phase.CLOSING, Phase.CHECKPOINTING)
+        if training and self.pending and (at_boundary or idle):
             self._open_round()
 
     def _open_round(self) -> None:
@@ -233,7 +261,7 @@ class RoundCoordinator:
             self._deadline = loop.call_later(seconds, self._deadline_passed, self.round)
 
     def _deadline_passed(self, round_index: int) -> None:
-        if round_index != self.round or self.state != "training":
+        if round_index != self.round or self.phase is not Phase.OPEN:
             return
         self._overdue = True
         log.info(
@@ -255,7 +283,7 @@ class RoundCoordinator:
 
     def vote(self, link: Link, round_index: int, packed: np.ndarray) -> None:
         if self.cohort.get(link.client_id) is not link:
-            if self.state == "done":
+            if self.phase is Phase.DONE:
                 raise Unavailable("the run has finished; votes are no longer accepted")
             raise FailedPrecondition(
                 f"client {link.client_id} is not in the cohort yet: wait for RoundStart"
@@ -267,7 +295,7 @@ class RoundCoordinator:
             raise FailedPrecondition(
                 f"vote for round {round_index}, but round {self.round} is open"
             )
-        if link.client_id in self.votes or self._closing:
+        if link.client_id in self.votes or self.phase is Phase.CLOSING:
             raise AlreadyExists(f"client {link.client_id} already voted in round {round_index}")
         self.votes[link.client_id] = packed
         self._maybe_close()
@@ -329,20 +357,13 @@ class RoundCoordinator:
         self._check_goodbyes()
 
     def _maybe_close(self) -> None:
-        if (
-            self.state != "training"
-            or self._closing
-            or self._checkpoint_busy
-            or self._suspended
-            or not self.cohort
-            or not self.votes
-        ):
+        if self.phase is not Phase.OPEN or not self.cohort or not self.votes:
             return
         everyone = len(self.votes) == len(self.cohort)
         if not everyone:
             self._arm_quorum_deadline()
         if everyone or (self._overdue and len(self.votes) >= self._quorum_count()):
-            self._closing = True
+            self.phase = Phase.CLOSING
             self._close_task = asyncio.get_running_loop().create_task(
                 self._close_round(dict(self.votes))
             )
@@ -409,7 +430,12 @@ class RoundCoordinator:
         self._bytes_up = self._bytes_down = 0
         self.votes.clear()
         self.round = t + 1
-        self._closing = False
+        checkpointing = self._checkpointing
+        checkpoint_due = checkpointing is not None and (
+            checkpointing.due(t + 1) or self._checkpoint_owed
+        )
+        if self.phase is Phase.CLOSING:  # SUSPENDED stays: suspend() takes the checkpoint
+            self.phase = Phase.CHECKPOINTING if checkpoint_due and not last_round else Phase.OPEN
         for link in recipients:
             if link.backlog > MAX_BACKLOG:
                 self._cut_off(link)
@@ -428,14 +454,13 @@ class RoundCoordinator:
         if last_round:
             await self.finish(pb.FINISHED)
             return
-        checkpointing = self._checkpointing
-        if checkpointing is not None and (checkpointing.due(t + 1) or self._checkpoint_owed):
+        if self.phase is Phase.CHECKPOINTING:
             # Votes for t + 1 keep arriving meanwhile; only the close waits.
-            self._checkpoint_busy = True
             try:
                 await self.checkpoint()
             finally:
-                self._checkpoint_busy = False
+                if self.phase is Phase.CHECKPOINTING:  # not SUSPENDED or DONE meanwhile
+                    self.phase = Phase.OPEN
         self._round_opened = time.perf_counter()
         self._arm_deadline()
         self._admit_waiting(at_boundary=True)
@@ -483,16 +508,16 @@ class RoundCoordinator:
     async def suspend(self) -> None:
         """Close no more rounds (SIGTERM): let a close in flight finish, then checkpoint,
         unless that close ended the run."""
-        self._suspended = True
+        if self.phase is Phase.DONE:
+            return
+        self.phase = Phase.SUSPENDED
         if self._deadline is not None:
             self._deadline.cancel()
         if self._close_task is not None and not self._close_task.done():
-            await asyncio.wait([self._close_task])
-        while self._checkpoint_busy:  # the close's own checkpoint, if one was due
-            await asyncio.sleep(0.01)
+            await asyncio.wait([self._close_task])  # its own checkpoint included
         # The last chance to save this run: retry a failed write for a while.
         for attempt in range(SUSPEND_CHECKPOINT_ATTEMPTS):
-            if self.state == "done" or await self.checkpoint():
+            if self.phase is Phase.DONE or await self.checkpoint():
                 return
             await asyncio.sleep(0.5 * 2**attempt)
         log.error(
@@ -509,10 +534,10 @@ class RoundCoordinator:
     async def finish(self, outcome: pb.Outcome, failure: str | None = None) -> None:
         """Stop every client with the run's outcome, collect final digests, set `done`.
         Idempotent. `failure` (for INTERRUPTED and FAILED) goes to the summary's error."""
-        if self.state == "done":
+        if self.phase is Phase.DONE:
             return
         self.failed = self.failed or failure
-        self.state = "done"
+        self.phase = Phase.DONE
         if self._deadline is not None:
             self._deadline.cancel()
         await self._records.flush()
