@@ -16,11 +16,22 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from common.tokens import client_token
+from tests.certs import make_certs
 from tests.integration.processes import read_metrics, spawn_client, stop_all, wait_for
 
 FD_LIMIT = 256
 FLOOD = 400  # idle connections kept open at all times: more than FD_LIMIT
 ROUNDS = 1500
+
+
+def _token(client_id: int, secure: bool) -> list[str]:
+    """The client's token under the test's secret (its name: client-<id>)."""
+    if not secure:
+        return []
+    return ["--token", client_token(b"idle-connections-secret-0123456789", f"client-{client_id}")]
 
 
 def _limited() -> None:
@@ -67,19 +78,43 @@ class Flood:
                 s.close()
 
 
-def test_idle_connections_beyond_the_fd_limit_do_not_end_the_run(tmp_path: Path) -> None:
+def _mutual_tls_with_tokens(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """Server and client flags: mutual TLS, and a token secret (names bound)."""
+    certs = make_certs(tmp_path / "certs")
+    secret = tmp_path / "secret"
+    secret.write_text("idle-connections-secret-0123456789\n")
+    server = [
+        "--tls-cert",
+        str(certs / "server.pem"),
+        "--tls-key",
+        str(certs / "server.key"),
+        "--tls-client-ca",
+        str(certs / "ca.pem"),
+        "--token-secret-file",
+        str(secret),
+    ]
+    client = ["--tls-ca", str(certs / "ca.pem"), "--tls-cert", str(certs / "client.pem"),
+              "--tls-key", str(certs / "client.key")]  # fmt: skip
+    return server, client
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "mtls-tokens"])
+def test_idle_connections_beyond_the_fd_limit_do_not_end_the_run(
+    tmp_path: Path, secure: bool
+) -> None:
     out, port_file = tmp_path / "run", tmp_path / "server.port"
+    server_flags, client_flags = _mutual_tls_with_tokens(tmp_path) if secure else ([], [])
     argv = [
         sys.executable, "-m", "signfed.cli", "server", "--dataset", "digits", "--clients", "3",
         "--rounds", str(ROUNDS), "--eval-every", "500", "--checkpoint-every", "3",
-        "--port", "0", "--port-file", str(port_file), "--out", str(out),
+        "--port", "0", "--port-file", str(port_file), "--out", str(out), *server_flags,
     ]  # fmt: skip
     with open(tmp_path / "server.log", "wb") as log:
         server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_limited)
     wait_for(lambda: port_file.exists() or server.poll() is not None, 120, "the server to bind")
     assert server.poll() is None, (tmp_path / "server.log").read_text()
     port = int(port_file.read_text())
-    clients = [spawn_client(port, i, tmp_path) for i in range(3)]
+    clients = [spawn_client(port, i, tmp_path, *client_flags, *_token(i, secure)) for i in range(3)]
     flood = Flood(port)
     try:
         wait_for(lambda: read_metrics(out), 120, "round 0")
