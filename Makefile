@@ -67,17 +67,21 @@ lint: setup
 	$(VENV)/bin/mypy common server client signfed
 
 # The committed paper reproductions (docs/results/): hours on a 2-core CPU. Each run's
-# metrics and summary are committed under <out>/runs/<run>/: the same command skips
-# finished runs and resumes an interrupted one from its (uncommitted) checkpoint.
+# metrics (gzipped, metrics.jsonl.gz: the report reads it) and summary are committed
+# under <out>/runs/<run>/: the same command skips finished runs and resumes an
+# interrupted one from its (uncommitted) checkpoint.
+GZIP_METRICS = find $(1) -name metrics.jsonl -exec gzip -9nf {} +
 results-mnist: setup data-mnist
 	$(VENV)/bin/signfed experiment batch-modes --dataset mnist --rounds 1000 --seeds 2 \
 		--out docs/results/batch-modes-mnist --runs-dir docs/results/batch-modes-mnist/runs \
 		--data-dir $(DATA)
+	$(call GZIP_METRICS,docs/results/batch-modes-mnist/runs)
 
 results-fashion: setup data-fashion
 	$(VENV)/bin/signfed experiment batch-modes --dataset fashion-mnist --modes 1,4 --rounds 1000 \
 		--seeds 2 --out docs/results/batch-modes-fashion-mnist \
 		--runs-dir docs/results/batch-modes-fashion-mnist/runs --data-dir $(DATA)
+	$(call GZIP_METRICS,docs/results/batch-modes-fashion-mnist/runs)
 
 # The extra experiment of issue 4: Fashion-MNIST mode 4 under a cosine-decayed lr (at the
 # paper's constant lr llr decodes better there, yet ends below mv).
@@ -86,15 +90,21 @@ results-fashion-cosine: setup data-fashion
 		--algorithms llr,mv --lr-schedule cosine --rounds 1000 --seeds 2 \
 		--out docs/results/fashion-mnist-mode4-cosine \
 		--runs-dir docs/results/fashion-mnist-mode4-cosine/runs --data-dir $(DATA)
+	$(call GZIP_METRICS,docs/results/fashion-mnist-mode4-cosine/runs)
 
 bench: setup
 	$(PY) -m benchmarks.aggregate
 	$(PY) -m benchmarks.simulate_round --data-dir $(DATA)
 	$(PY) -m benchmarks.load
 
+# Compose's settings: .env, made from the committed .env.example when missing (an
+# existing .env, which may hold tokens, is never overwritten).
+.env:
+	cp -n .env.example .env
+
 # The image, through compose (SIGNFED_BASE_IMAGE / SIGNFED_WHEELHOUSE from .env or the
 # environment choose the base and an offline wheelhouse).
-images:
+images: .env
 	$(COMPOSE) build server
 
 # Wheels for an air-gapped image build: make wheelhouse, then
@@ -108,7 +118,7 @@ up: images
 	@code=$$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q server)); \
 		echo "server exited with $$code"; exit $$code
 
-down:
+down: .env
 	$(COMPOSE) down --remove-orphans
 
 clean:

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from common.config import ClientConfig
+from client.config import ClientConfig
 from common.tls import open_channel
 from common.tokens import call_metadata, check_token, read_token_file
 from common.wire import grpc_options

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import grpc
 
-from common.config import ClientConfig
+from client.config import ClientConfig
 from common.proto import signfed_pb2 as pb
 
 EXIT_FINISHED = 0

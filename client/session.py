@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 
 from client.channel import connect
+from client.config import ClientConfig
 from client.identity import client_name
 from client.outcome import (
     Interrupted,
@@ -32,7 +33,7 @@ from client.outcome import (
 )
 from client.trainer import LocalTrainer
 from common.codec import unpack_signs
-from common.config import PROTOCOL_VERSION, AggregatorConfig, ClientConfig, RunConfig
+from common.config import PROTOCOL_VERSION, AggregatorConfig, RunConfig
 from common.data import Dataset, load_dataset
 from common.params import digest, sign_step
 from common.proto import signfed_pb2 as pb

@@ -1,7 +1,8 @@
 """Run configuration: one frozen dataclass per concern, validated on construction.
 
-CLI flags, environment variables and the compose file all end up here; an invalid
-value fails fast with a message naming the flag to change.
+Each field declares its flag and help (`setting`, common/flags.py): the CLI's flags,
+the SIGNFED_* variables and --config files are generated from these fields, so a new
+knob is one field. An invalid value fails fast with a message naming the flag.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from common.names import name_problem
+from common.flags import int_tuple, joined, setting
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
 PROTOCOL_VERSION = "signfed.v1"
@@ -40,83 +41,142 @@ class ConfigError(ValueError):
     """An invalid setting; the message names the flag to change."""
 
 
-def _require(ok: bool, message: str) -> None:
+def require(ok: bool, message: str) -> None:
+    """ConfigError(message) unless `ok`."""
     if not ok:
         raise ConfigError(message)
 
 
 @dataclass(frozen=True)
 class AggregatorConfig:
-    algorithm: str = "llr"  # "llr" (IT-signSGD) or "mv" (signSGD-MV)
-    warmup_rounds: int = 100  # paper's T_in: plain majority while crossing estimates are noisy
-    eps: float = 1e-5  # authors' code: keeps log((1-p)/p) finite at p = 0 or 1
-    weight_clip: float = 10.0  # decision-directed estimates can run away; bound any one voter
-    forgetting: float = 1.0  # 1.0 counts every round alike (paper); < 1 discounts old rounds
-    pooled: bool = False  # one p per client over all coordinates, not one per coordinate
-    seed: int = 0  # seeds the coin that breaks tied votes, so replays decide alike
+    # "llr" (IT-signSGD) or "mv" (signSGD-MV); each command narrows the choices it runs
+    algorithm: str = setting(
+        "llr", flag="--algorithm", help="llr = IT-signSGD, mv = signSGD-MV (simulate: sgd too)"
+    )
+    # paper's T_in: plain majority while crossing estimates are noisy
+    warmup_rounds: int = setting(
+        100, flag="--warmup-rounds", help="llr: plain majority for the first T_in rounds"
+    )
+    # authors' code: keeps log((1-p)/p) finite at p = 0 or 1
+    eps: float = setting(1e-5, flag="--eps", help="llr: eps inside log((1-p)/p)")
+    # decision-directed estimates can run away; bound any one voter
+    weight_clip: float = setting(10.0, flag="--weight-clip", help="llr: clip weights to +-this")
+    # 1.0 counts every round alike (paper); < 1 discounts old rounds
+    forgetting: float = setting(
+        1.0, flag="--forgetting", help="llr: forgetting factor on the counts (1 = none)"
+    )
+    # one p per client over all coordinates, not one per coordinate
+    pooled: bool = setting(
+        False,
+        flag="--pooled",
+        help="llr: one crossing probability per client instead of per coordinate",
+    )
+    # seeds the coin that breaks tied votes, so replays decide alike; the CLI sets the
+    # run's --seed here
+    seed: int = setting(0, set_by="--seed")
 
     def __post_init__(self) -> None:
-        _require(self.warmup_rounds >= 0, f"--warmup-rounds must be >= 0, got {self.warmup_rounds}")
-        _require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
-        _require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
-        _require(0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}")
+        require(self.warmup_rounds >= 0, f"--warmup-rounds must be >= 0, got {self.warmup_rounds}")
+        require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
+        require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
+        require(0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """What every participant must agree on; the server hands it to joiners."""
 
-    dataset: str = "digits"
-    model: str = ""  # empty: the dataset's default (DEFAULT_MODEL)
-    num_clients: int = 3  # the cohort size the server waits for before round 0
-    rounds: int = 100
-    learning_rate: float = 1e-3  # paper: constant 1e-3, no momentum, no weight decay
-    lr_schedule: str = "constant"  # the paper's; "step" / "cosine" decay calm late rounds
-    seed: int = 0  # model init, data shuffles, zero/tie coins
-    partition: str = "copy"  # "copy": each client holds a shuffled copy of all data (paper)
-    classes_per_client: int = 2  # for partition "classes"
-    dirichlet_alpha: float = 0.5  # for partition "dirichlet": smaller is more skewed
-    digest_every: int = 10  # K: clients check their replica against the master every K rounds
-    eval_every: int = 10  # evaluate the master model on the test set every this many rounds
+    dataset: str = setting("digits", flag="--dataset", help="dataset", choices=DATASETS)
+    # empty: the dataset's default (DEFAULT_MODEL)
+    model: str = setting(
+        "",
+        flag="--model",
+        help="model; empty picks the dataset's default (mlp for digits, net for MNIST)",
+        choices=("", *MODELS),
+    )
+    # the cohort size the server waits for before round 0
+    num_clients: int = setting(
+        3, flag="--clients", help="number of clients the server waits for before round 0"
+    )
+    rounds: int = setting(100, flag="--rounds", help="training rounds")
+    # paper: constant 1e-3, no momentum, no weight decay
+    learning_rate: float = setting(1e-3, flag="--lr", help="learning rate: x <- x - lr * sign")
+    # the paper's; "step" / "cosine" decay calm late rounds
+    lr_schedule: str = setting(
+        "constant",
+        flag="--lr-schedule",
+        help="lr over the run: constant (the paper), step (x0.1 at 1/2 and 3/4), cosine",
+        choices=LR_SCHEDULES,
+    )
+    # model init, data shuffles, zero/tie coins
+    seed: int = setting(0, flag="--seed", help="seed for model init, data shuffles and coins")
+    # "copy": each client holds a shuffled copy of all data (paper)
+    partition: str = setting(
+        "copy",
+        flag="--partition",
+        help="how data is split: copy = every client a shuffled copy of all data (the "
+        "paper), iid shards, label-skewed classes, dirichlet",
+        choices=PARTITIONS,
+    )
+    classes_per_client: int = setting(  # for partition "classes"
+        2, flag="--classes-per-client", help="labels per client for --partition classes"
+    )
+    dirichlet_alpha: float = setting(  # for partition "dirichlet": smaller is more skewed
+        0.5, flag="--dirichlet-alpha", help="concentration for --partition dirichlet"
+    )
+    # K: clients check their replica against the master every K rounds
+    digest_every: int = setting(
+        10, flag="--digest-every", help="clients check their replica's digest every K rounds"
+    )
+    eval_every: int = setting(
+        10, flag="--eval-every", help="evaluate the master model every this many rounds"
+    )
     # Per-client batch sizes by client id, handed to clients that do not choose their
     # own (a replicated compose service cannot give each replica its own flag).
     # Empty: DEFAULT_BATCH_SIZE for those clients.
-    batch_sizes: tuple[int, ...] = ()
+    batch_sizes: tuple[int, ...] = setting(
+        (),
+        flag="--batch-sizes",
+        help="per-client batch sizes by client id, e.g. 4,4,904 (one value applies to all); "
+        "given to clients started without --batch-size; empty: 64 each",
+        parse=int_tuple,
+        show=joined,
+    )
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {self.dataset!r}"
         )
         if not self.model:
             object.__setattr__(self, "model", DEFAULT_MODEL[self.dataset])
-        _require(self.model in MODELS, f"--model must be one of {MODELS}, got {self.model!r}")
-        _require(self.num_clients >= 1, f"--clients must be >= 1, got {self.num_clients}")
-        _require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
-        _require(self.learning_rate > 0, f"--lr must be > 0, got {self.learning_rate}")
-        _require(
+        require(self.model in MODELS, f"--model must be one of {MODELS}, got {self.model!r}")
+        require(self.num_clients >= 1, f"--clients must be >= 1, got {self.num_clients}")
+        require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
+        require(self.learning_rate > 0, f"--lr must be > 0, got {self.learning_rate}")
+        require(
             self.lr_schedule in LR_SCHEDULES,
             f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
         )
-        _require(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
-        _require(
+        require(self.seed >= 0, f"--seed must be >= 0, got {self.seed}")
+        require(
             self.partition in PARTITIONS,
             f"--partition must be one of {PARTITIONS}, got {self.partition!r}",
         )
-        _require(
+        require(
             self.classes_per_client >= 1,
             f"--classes-per-client must be >= 1, got {self.classes_per_client}",
         )
-        _require(
+        require(
             self.dirichlet_alpha > 0, f"--dirichlet-alpha must be > 0, got {self.dirichlet_alpha}"
         )
-        _require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
-        _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
-        _require(
+        require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
+        require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
+        require(
             not self.batch_sizes or len(self.batch_sizes) == self.num_clients,
             f"--batch-sizes lists {len(self.batch_sizes)} sizes for --clients {self.num_clients}",
         )
-        _require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
+        require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
 
     def learning_rate_at(self, round_index: int) -> float:
         """The lr of the update that ends round `round_index` (see common.schedule)."""
@@ -158,116 +218,45 @@ def config_differences(ours: RunConfig, theirs: RunConfig) -> list[str]:
 class WireConfig:
     """gRPC limits, set in one place for both sides."""
 
-    chunk_bytes: int = 1 << 20  # payloads above this travel as several messages
-    max_message_bytes: int = 4 << 20  # gRPC's receive limit; larger messages get RESOURCE_EXHAUSTED
+    # payloads above this travel as several messages
+    chunk_bytes: int = setting(
+        1 << 20, flag="--chunk-bytes", help="payloads above this many bytes are streamed in chunks"
+    )
+    # gRPC's receive limit; larger messages get RESOURCE_EXHAUSTED
+    max_message_bytes: int = setting(
+        4 << 20, flag="--max-message-bytes", help="largest gRPC message accepted"
+    )
     # HTTP/2 pings on idle streams: a peer that answers none within keepalive_timeout_s
     # (a crashed machine, a cut cable, a frozen process) is dropped. 0 turns them off.
-    keepalive_s: float = 10.0
-    keepalive_timeout_s: float = 10.0
+    keepalive_s: float = setting(
+        10.0,
+        flag="--keepalive",
+        help="seconds between HTTP/2 pings on an idle connection (0: none)",
+    )
+    keepalive_timeout_s: float = setting(
+        10.0,
+        flag="--keepalive-timeout",
+        help="a peer that answers no ping within this many seconds is dropped",
+    )
 
     def __post_init__(self) -> None:
-        _require(self.chunk_bytes >= 64, f"--chunk-bytes must be >= 64, got {self.chunk_bytes}")
-        _require(
+        require(self.chunk_bytes >= 64, f"--chunk-bytes must be >= 64, got {self.chunk_bytes}")
+        require(
             self.max_message_bytes >= self.chunk_bytes + 1024,
             "--max-message-bytes must exceed --chunk-bytes by at least 1 KiB of framing",
         )
-        _require(self.keepalive_s >= 0, f"--keepalive must be >= 0, got {self.keepalive_s}")
-        _require(
+        require(self.keepalive_s >= 0, f"--keepalive must be >= 0, got {self.keepalive_s}")
+        require(
             self.keepalive_timeout_s > 0,
             f"--keepalive-timeout must be > 0, got {self.keepalive_timeout_s}",
         )
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    run: RunConfig = field(default_factory=RunConfig)
-    wire: WireConfig = field(default_factory=WireConfig)
-    host: str = "127.0.0.1"  # loopback by default; "0.0.0.0" to serve other machines
-    port: int = 0  # 0: the OS picks a free port, read back after binding
-    out_dir: str = "runs/latest"  # metrics.jsonl and summary.json land here
-    data_dir: str = "data"  # where the test set for evaluation is read from
-    tokens: tuple[str, ...] = ()  # accepted client tokens; empty accepts any client
-    threads: int = 2  # torch threads for evaluation: the event loop needs a core too
-    # Security (common/tls.py, server/auth.py); no TLS flags: plain text, for loopback.
-    tls_cert: str = ""  # PEM certificate chain the server presents; with tls_key: TLS
-    tls_key: str = ""  # PEM private key of tls_cert (unencrypted: gRPC reads it once)
-    tls_client_ca: str = ""  # mutual TLS: clients must present a certificate from this CA
-    tokens_file: str = ""  # more accepted tokens, one per line ('#' comments)
-    token_secret_file: str = ""  # instead of a list: a client's token is HMAC(secret, name)
-    # Reliability (server/checkpoints.py, the coordinator's deadline):
-    checkpoint_every: int = 50  # rounds between checkpoints in out_dir; 0: only at SIGTERM
-    resume: bool = False  # continue the run checkpointed in out_dir
-    overwrite: bool = False  # a fresh run may replace an earlier run in out_dir (run_dir.py)
-    # None: adaptive (server/deadline.py: 10x the quorum's time, >= 10 s), so one silent
-    # member cannot stall the run; 0: a round waits for every vote; else fixed seconds.
-    round_deadline_s: float | None = None
-    quorum: float = 0.5  # ... once at least this fraction of the cohort has voted
-
-    def __post_init__(self) -> None:
-        _require(0 <= self.port < 65536, f"--port must be in [0, 65535], got {self.port}")
-        _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
-        _require(
-            self.checkpoint_every >= 0,
-            f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
-        )
-        _require(
-            self.round_deadline_s is None or self.round_deadline_s >= 0,
-            f"--round-deadline must be >= 0 seconds, got {self.round_deadline_s}",
-        )
-        _require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
-        _require(
-            not (self.resume and self.overwrite),
-            "--resume continues the run in its directory and --overwrite discards it: give one",
-        )
-        _require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
-        _require(
-            not self.tls_client_ca or bool(self.tls_cert),
-            "--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key",
-        )
-        _require(
-            not (self.token_secret_file and (self.tokens or self.tokens_file)),
-            "give --tokens/--tokens-file or --token-secret-file, not both",
-        )
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    server: str = "127.0.0.1:50051"  # host:port of the parameter server
-    name: str = ""  # stable identity across restarts; empty: derived from the client id
-    client_id: int = -1  # -1: the server picks the lowest free id
-    batch_size: int = 0  # 0: the size the server plans for this client's id
-    identity_file: str = ""  # keeps a generated name across restarts (replicated containers)
-    data_dir: str = "data"
-    token: str = ""  # sent on every call, when the server requires one
-    token_file: str = ""  # ... or read from this file (keeps it out of `ps` and the env)
-    tls_ca: str = ""  # PEM CA the server's certificate must chain to; given: TLS
-    tls_cert: str = ""  # mutual TLS: the client's certificate chain ...
-    tls_key: str = ""  # ... and its private key
-    tls_server_name: str = ""  # name the server's certificate must carry; "": --server's host
-    threads: int = 1  # one thread keeps gradients bit-reproducible and clients side by side
-    wire: WireConfig = field(default_factory=WireConfig)
-    connect_timeout_s: float = 30.0  # give up joining after this long without a server
-    backoff_max_s: float = 5.0  # reconnect backoff cap
-
-    def __post_init__(self) -> None:
-        _require(":" in self.server, f"--server must be HOST:PORT, got {self.server!r}")
-        _require(not name_problem(self.name), f"--name: {name_problem(self.name)}")
-        _require(self.batch_size >= 0, f"--batch-size must be >= 0, got {self.batch_size}")
-        _require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
-        _require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")
-        _require(not (self.token and self.token_file), "give --token or --token-file, not both")
-        _require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
-        _require(
-            bool(self.tls_ca) or not (self.tls_cert or self.tls_server_name),
-            "--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA to trust)",
-        )
-
-
 def batch_sizes_for(mode: int, num_clients: int) -> tuple[int, ...]:
     """The paper's preset per-client batch sizes; only defined for 15 clients."""
-    _require(mode in BATCH_MODES, f"--batch-mode must be one of {sorted(BATCH_MODES)}, got {mode}")
+    require(mode in BATCH_MODES, f"--batch-mode must be one of {sorted(BATCH_MODES)}, got {mode}")
     sizes = BATCH_MODES[mode]
-    _require(
+    require(
         num_clients == len(sizes),
         f"--batch-mode {mode} is defined for {len(sizes)} clients; use --clients {len(sizes)} "
         "or give --batch-sizes",
@@ -292,9 +281,9 @@ def parse_batch_sizes(text: str, num_clients: int) -> tuple[int, ...]:
         raise ConfigError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
     if len(sizes) == 1:
         sizes = sizes * num_clients
-    _require(
+    require(
         len(sizes) == num_clients,
         f"--batch-sizes lists {len(sizes)} sizes for --clients {num_clients}",
     )
-    _require(all(s >= 1 for s in sizes), f"--batch-sizes must all be >= 1, got {text!r}")
+    require(all(s >= 1 for s in sizes), f"--batch-sizes must all be >= 1, got {text!r}")
     return sizes

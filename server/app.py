@@ -16,7 +16,7 @@ import grpc
 import torch
 
 from common.atomic import write_atomic
-from common.config import ConfigError, ServerConfig
+from common.config import ConfigError
 from common.data import load_dataset
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
@@ -25,8 +25,10 @@ from common.wire import grpc_options
 from server.aggregators import create_aggregator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state
+from server.config import ServerConfig
 from server.coordinator import RoundCoordinator
 from server.decoding import DecodeErrors
+from server.health import RunHealth
 from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
 from server.membership import Membership
@@ -113,8 +115,10 @@ async def create_server(config: ServerConfig) -> RunningServer:
     )
     servicer = ParameterServer(coordinator, membership, verifier)
     pb_grpc.add_ParameterServerServicer_to_server(servicer, server)
+    health = RunHealth(server)  # grpc.health.v1 beside Status (server/health.py)
     port = _bind(server, config, credentials)
     await server.start()
+    await health.watch(coordinator.done)  # SERVING until the run is done
     log.info(
         "serving %s on %s:%d (%s): %s, %d clients, %d rounds, %d parameters",
         run.aggregator.algorithm,

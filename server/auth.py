@@ -2,9 +2,9 @@
 
 `TokenVerifier` is the pure check: (token, claimed name) -> the name the token proves
 ('' for a token bound to no name), or Unauthenticated. `AuthInterceptor` applies it to
-the call metadata of every RPC except Status (healthchecks must not need a
-credential) and answers UNAUTHENTICATED itself, so a rejected call never reaches
-membership or the coordinator. The servicer asks again for the proven name: Join
+the call metadata of every RPC except Status and grpc.health.v1 (healthchecks must
+not need a credential) and answers UNAUTHENTICATED itself, so a rejected call never
+reaches membership or the coordinator. The servicer asks again for the proven name: Join
 binds it to the member, and Attach and FetchModel must show the same one.
 
 A token is bound to a name with a shared secret (every token), or by a list entry
@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from common.config import ConfigError, ServerConfig
+from common.config import ConfigError
 from common.tokens import (
     AUTHORIZATION,
     CLIENT_NAME,
@@ -30,9 +30,12 @@ from common.tokens import (
     read_tokens_file,
     token_entry,
 )
+from server.config import ServerConfig
 from server.errors import Unauthenticated
+from server.health import HEALTH_METHODS
 
 STATUS_METHOD = "/signfed.v1.ParameterServer/Status"
+OPEN_METHODS = frozenset({STATUS_METHOD, *HEALTH_METHODS})  # healthchecks: no token
 
 
 class TokenVerifier:
@@ -149,9 +152,7 @@ def _rejecting(handler: grpc.RpcMethodHandler, error: Unauthenticated) -> grpc.R
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Runs the verifier on every call but the exempt ones; rejected calls go no further."""
 
-    def __init__(
-        self, verifier: TokenVerifier, exempt: frozenset[str] = frozenset({STATUS_METHOD})
-    ) -> None:
+    def __init__(self, verifier: TokenVerifier, exempt: frozenset[str] = OPEN_METHODS) -> None:
         self.verifier = verifier
         self.exempt = exempt  # methods open to anybody
 

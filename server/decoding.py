@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -56,6 +57,14 @@ class DecodeErrors(grpc.aio.ServerInterceptor):
                 return parse(raw)
             except InvalidArgument as exc:
                 await context.abort(exc.code, str(exc))
+
+        if handler.response_streaming and not inspect.isasyncgenfunction(handler.unary_stream):
+
+            async def written_stream(raw: bytes, context: Any) -> None:
+                # Writes with context.write (grpc.health.v1's Watch), yields nothing.
+                await handler.unary_stream(await parsed(raw, context), context)
+
+            return grpc.unary_stream_rpc_method_handler(written_stream, response_serializer=out)
 
         if handler.response_streaming:
 

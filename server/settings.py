@@ -25,8 +25,9 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, ServerConfig
+from common.config import ConfigError
 from common.tokens import read_secret_file, read_tokens_file
+from server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 

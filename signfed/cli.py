@@ -28,7 +28,7 @@ def _server(args: argparse.Namespace) -> int:
     if config.resume:  # settings not given again are the checkpoint's
         from signfed.resume import given_dests, resumed_config
 
-        given = given_dests(build_parser(), args.argv)
+        given = given_dests(build_parser(), args.argv) | getattr(args, "from_config", set())
         config = resumed_config(config, args, given)
     summary = asyncio.run(serve(config, port_file=args.port_file))
     return 0 if summary["error"] is None else 1
@@ -79,16 +79,9 @@ def _simulate(args: argparse.Namespace) -> int:
     import torch
 
     from signfed.progress import Progress
-    from signfed.simulation import Simulation, SimulationConfig
+    from signfed.simulation import Simulation
 
-    config = SimulationConfig(
-        run=options.run_config(args),
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        threads=args.threads,
-        checkpoint_every=args.checkpoint_every,
-        wire=options.wire_config(args),
-    )
+    config = options.simulation_config(args)
     torch.set_num_threads(config.threads)
     run = config.run
     print(
@@ -144,39 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="signfed", description="IT-signSGD: 1-bit federated training over gRPC"
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    options.add_log_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     server = sub.add_parser("server", help="run the parameter server")
     options.add_run_options(server)
     options.add_wire_options(server)
     options.add_server_options(server)
-    options.add_data_option(server)
+    options.add_config_option(server)
     server.set_defaults(handler=_server)
 
     client = sub.add_parser("client", help="run one client against a server")
     options.add_client_options(client)
     options.add_wire_options(client)
-    options.add_data_option(client)
     client.set_defaults(handler=_client)
 
     local = sub.add_parser("local", help="a server and M client processes on 127.0.0.1")
     options.add_run_options(local)
     options.add_wire_options(local)
-    options.add_data_option(local)
-    g = local.add_argument_group("local cluster")
-    g.add_argument(
-        "--out",
-        default="runs/local",
-        help="run directory: metrics, summary, logs (default: %(default)s)",
-    )
-    g.add_argument(
-        "--server-threads",
-        type=int,
-        default=2,
-        help="torch threads for the server's evaluation (default: %(default)s)",
-    )
-    options.add_overwrite_option(g)
+    options.add_local_options(local)
+    options.add_config_option(local)
     local.set_defaults(handler=_local)
 
     simulate = sub.add_parser(
@@ -184,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_run_options(simulate, options.SIMULATED_ALGORITHMS)
     options.add_wire_options(simulate)
-    options.add_data_option(simulate)
     options.add_simulate_options(simulate)
+    options.add_config_option(simulate)
     simulate.set_defaults(handler=_simulate)
 
     experiment = sub.add_parser("experiment", help="grids of simulated runs, with figures")
@@ -205,23 +185,45 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     token = sub.add_parser("token", help="print a client's token under a --token-secret-file")
-    token.add_argument("--secret-file", required=True, help="the server's --token-secret-file")
-    token.add_argument("--name", required=True, help="the client's --name")
+    options.add_token_options(token)
     token.set_defaults(handler=_token)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
-    fetch.add_argument("--dataset", default="mnist", choices=FETCHABLE)
-    options.add_data_option(fetch)
-    fetch.add_argument("--source", default="", help=SOURCE_HELP)
+    options.add_fetch_options(fetch, FETCHABLE, SOURCE_HELP)
     fetch.set_defaults(handler=_fetch)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`argv` parsed; with --config FILE, the file's settings are the defaults that the
+    environment and the command line override. ConfigError for a bad file."""
+    args = parser.parse_args(argv)
+    args.from_config = set()
+    if getattr(args, "config", ""):
+        command = _subcommand(parser, args.command)
+        values = options.config_file_values(args.config, args.command, command)
+        command.set_defaults(**values)
+        args = parser.parse_args(argv)
+        args.from_config = set(values)  # given, for --resume (signfed/resume.py)
+    args.argv = argv  # `--resume` tells the flags given from the defaults (signfed/resume.py)
+    return args
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    args.argv = argv  # `--resume` tells the flags given from the defaults (signfed/resume.py)
+    try:
+        args = parse(parser, argv)
+    except ConfigError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

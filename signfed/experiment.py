@@ -3,17 +3,19 @@
 Runs batch modes x algorithms x seeds as in-process simulations, one run per worker
 process (each with one torch thread, so its bits match a networked run's). Every run
 lives in RUNS/<dataset>-mode<m>-<algorithm>-seed<s>/ (RUNS defaults to OUT/runs, and
-can live apart from the results, e.g. outside git) with its own metrics.jsonl,
-summary.json, log and (while it runs) checkpoint: a finished run is never recomputed,
-an interrupted one resumes from its last checkpoint, and a run directory made with other
-settings is an error, not silently reused. At the end the finished runs are gathered
-into accuracy.csv and weights.csv, a summary table and the figures.
+can live apart from the results, e.g. outside git) with its own metrics.jsonl (or, as
+committed under docs/results, metrics.jsonl.gz), summary.json, log and (while it runs)
+checkpoint: a finished run is never recomputed, an interrupted one resumes from its last
+checkpoint, and a run directory made with other settings is an error, not silently
+reused. At the end the finished runs are gathered into accuracy.csv and weights.csv, a
+summary table and the figures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import json
 import logging
 import os
@@ -212,8 +214,17 @@ def _show_running(config: BatchModesConfig, running: list[RunSpec]) -> None:
         print("running: " + ", ".join(parts), flush=True)
 
 
+def metrics_file(directory: Path) -> Path:
+    """A run's per-round records: metrics.jsonl as a run writes it, else the gzipped
+    metrics.jsonl.gz that docs/results commits (`gzip -9n`); the plain file wins."""
+    plain = directory / "metrics.jsonl"
+    packed = directory / "metrics.jsonl.gz"
+    return packed if packed.exists() and not plain.exists() else plain
+
+
 def _records(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for line in f:
             yield json.loads(line)
 
@@ -239,7 +250,7 @@ def collect(config: BatchModesConfig, specs: list[RunSpec]) -> tuple[Path, Path,
                 continue
             finished += 1
             key = {"dataset": config.dataset, "mode": spec.mode, "seed": spec.seed}
-            for r in _records(directory / "metrics.jsonl"):
+            for r in _records(metrics_file(directory)):
                 if "accuracy" not in r:
                     continue
                 done = r["round"] + 1  # the evaluated model is x^{round + 1}

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from common import flags
 from signfed import options
 from signfed.progress import ClientWait, FollowMetrics, Progress
 
@@ -91,13 +92,7 @@ def run_local(args: argparse.Namespace) -> int:
             return server.returncode or 1
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i in range(run.num_clients):  # each takes the server's batch plan for its id
-            argv = client_argv(
-                port, i, "--data-dir", args.data_dir,
-                "--chunk-bytes", str(wire.chunk_bytes),
-                "--max-message-bytes", str(wire.max_message_bytes),
-                "--keepalive", repr(wire.keepalive_s),
-                "--keepalive-timeout", repr(wire.keepalive_timeout_s),
-            )  # fmt: skip
+            argv = client_argv(port, i, "--data-dir", args.data_dir, *flags.to_argv(wire))
             clients.append(spawn(argv, out / f"client-{i}.log"))
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
         waiting = ClientWait(f"127.0.0.1:{port}", run.num_clients)

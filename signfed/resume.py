@@ -17,8 +17,10 @@ import os
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import replace
 
-from common.config import ConfigError, RunConfig, ServerConfig, WireConfig, config_differences
+from common import flags
+from common.config import ConfigError, RunConfig, WireConfig, config_differences
 from server.checkpoints import read_checkpoint
+from server.config import ServerConfig
 from server.settings import resumed_serving
 from signfed import options
 
@@ -33,21 +35,11 @@ def resumed_config(config: ServerConfig, args: argparse.Namespace, given: Set[st
     return resumed_serving(replace(config, run=run), ckpt.meta.get("server"), serving_given)
 
 
-# Flags whose destination is not the name of the ServerConfig field they set (WireConfig's
-# dotted); any other flag sets the field of its own name.
-_FIELD_OF = {
-    "out": "out_dir",
-    "round_deadline": "round_deadline_s",
-    "chunk_bytes": "wire.chunk_bytes",
-    "max_message_bytes": "wire.max_message_bytes",
-    "keepalive": "wire.keepalive_s",
-    "keepalive_timeout": "wire.keepalive_timeout_s",
-}
-
-
 def server_fields(dests: Iterable[str]) -> set[str]:
-    """The ServerConfig fields (nested ones dotted) that flags `dests` set."""
-    return {_FIELD_OF.get(dest, dest) for dest in dests}
+    """The ServerConfig fields (nested ones dotted) that flags `dests` set, as the
+    fields' metadata declares them; an option that is no field stays as it is."""
+    field_of = flags.field_paths(ServerConfig)
+    return {field_of.get(dest, dest) for dest in dests}
 
 
 def given_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
@@ -58,9 +50,7 @@ def given_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str
     given = set(vars(parser.parse_args(list(argv)))) & {action.dest for action in actions}
     for action in actions:
         if any(
-            options.env_name(flag) in os.environ
-            for flag in action.option_strings
-            if flag[:2] == "--"
+            flags.env_name(flag) in os.environ for flag in action.option_strings if flag[:2] == "--"
         ):
             given.add(action.dest)
     return given
@@ -102,7 +92,7 @@ def _resumed_run(
     # The two ways to give per-client batch sizes exclude each other: one given
     # replaces the checkpoint's other.
     if "batch_mode" in ours and "batch_sizes" not in ours:
-        merged.batch_sizes = ""
+        merged.batch_sizes = ()
     if "batch_sizes" in ours and "batch_mode" not in ours:
         merged.batch_mode = 0
     differ = config_differences(options.run_config(merged), theirs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from client.trainer import LocalTrainer
 from common.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from common.codec import unpack_signs
-from common.config import ConfigError, RunConfig, WireConfig, config_json
+from common.config import ConfigError, config_json
 from common.data import Dataset, load_dataset
 from common.params import digest
 from common.proto import signfed_pb2 as pb
@@ -37,29 +37,12 @@ from server.aggregators import Aggregator, create_aggregator
 from server.master import MasterModel
 from server.metrics import MetricsWriter
 from signfed.progress import Progress
+from signfed.simulation_config import SimulationConfig
 
 log = logging.getLogger(__name__)
 
 SGD = "sgd"
 CHECKPOINT = "checkpoint.npz"
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    run: RunConfig
-    out_dir: str = "runs/simulate"
-    data_dir: str = "data"
-    # 1, as a client's default: conv kernels reduce in another order with more threads,
-    # and bit-identity with the networked run needs the clients' gradients exactly.
-    threads: int = 1
-    checkpoint_every: int = 100  # rounds between checkpoints; 0 writes none
-    wire: WireConfig = field(default_factory=WireConfig)  # only for counting bytes
-
-    def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"--checkpoint-every must be >= 0, got {self.checkpoint_every}")
 
 
 class Simulation:

@@ -28,6 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = ROOT / "tests" / "docker" / "compose.host.yml"
 REQUIRED = os.environ.get("SIGNFED_REQUIRE_DOCKER") == "1"
 BUILD_TIMEOUT_S = 1800  # a cold build on a copying storage driver takes minutes
+# pytest-timeout's per-test limit (pyproject) is for the fast tests; a container test
+# may build the image first (its fixture counts) and then waits up to ~30 min itself.
+TEST_TIMEOUT_S = BUILD_TIMEOUT_S + 2400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.docker)
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
 
 
 def compose_command() -> list[str] | None:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from common.config import AggregatorConfig, RunConfig, ServerConfig, WireConfig
+from common.config import AggregatorConfig, RunConfig, WireConfig
 from server.app import RunningServer, create_server
+from server.config import ServerConfig
 from tests.integration.raw import RawClient
 
 

@@ -21,9 +21,9 @@ import pytest
 
 import client.session
 from client.channel import connect
+from client.config import ClientConfig
 from client.outcome import EXIT_FAILED, EXIT_TEMPFAIL, ServerGone
 from client.session import ClientSession
-from common.config import ClientConfig
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tokens import client_token

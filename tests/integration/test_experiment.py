@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,15 @@ def test_grid_writes_csvs_table_and_figures_and_resumes(tmp_path: Path) -> None:
     again = _experiment(out)
     assert again.returncode == 0, again.stderr
     assert "6 runs (6 already finished)" in again.stdout
+    assert [p.stat().st_mtime_ns for p in summaries] == stamps
+
+    # As committed under docs/results: gzipped metrics, still finished, the same report.
+    for path in (out / "runs").glob("*/metrics.jsonl"):
+        path.with_suffix(".jsonl.gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    packed = _experiment(out)
+    assert "6 runs (6 already finished)" in packed.stdout, packed.stderr
+    assert _rows(out / "accuracy.csv") == accuracy
     assert [p.stat().st_mtime_ns for p in summaries] == stamps
 
     # A run without its summary (as if killed) is the only one run again.

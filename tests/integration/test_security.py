@@ -16,8 +16,9 @@ from typing import Any
 import grpc
 import pytest
 
+from client.config import ClientConfig
 from client.session import ClientSession
-from common.config import PROTOCOL_VERSION, ClientConfig
+from common.config import PROTOCOL_VERSION
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import open_channel

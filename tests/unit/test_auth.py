@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ClientConfig, ConfigError, ServerConfig
+from client.config import ClientConfig
+from common.config import ConfigError
 from common.tokens import (
     bearer_token,
     call_metadata,
@@ -18,6 +19,7 @@ from common.tokens import (
     read_tokens_file,
 )
 from server.auth import TokenVerifier, verifier_for
+from server.config import ServerConfig
 from server.errors import Unauthenticated
 from signfed.cli import main
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from client.config import ClientConfig
 from client.identity import client_name
 from client.outcome import (
     EXIT_FAILED,
@@ -22,7 +23,7 @@ from client.outcome import (
     gave_up,
     rejoin_reason,
 )
-from common.config import ClientConfig, ConfigError
+from common.config import ConfigError
 from common.proto import signfed_pb2 as pb
 
 Code = grpc.StatusCode

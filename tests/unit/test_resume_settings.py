@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.config import ConfigError, RunConfig, ServerConfig, WireConfig
+from common.config import ConfigError, RunConfig, WireConfig
 from server.checkpoints import ServerState, save_server_state
+from server.config import ServerConfig
 from server.settings import NOT_RECORDED, resumed_serving, serving_record
 from signfed import options
 from signfed.cli import build_parser

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ClientConfig, ConfigError, ServerConfig
+from client.config import ClientConfig
+from common.config import ConfigError
 from common.tls import channel_credentials, read_pem, server_credentials
 from server.app import _bind, is_loopback
+from server.config import ServerConfig
 from tests.certs import make_certs
 
 
