@@ -30,6 +30,19 @@ EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_TEMPFAIL = 75  # sysexits.h's EX_TEMPFAIL: "try again later"
 
+# Status codes that refuse this client for good (exit 2): credentials, settings, its
+# name or id, a full cohort. Any other code that ends the client is a run-time failure.
+REFUSALS = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
 
 class StreamEnded(ConnectionError):
     """The server closed our stream without a Stop."""

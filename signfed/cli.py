@@ -50,7 +50,9 @@ def _client(args: argparse.Namespace) -> int:
     except grpc.RpcError as exc:  # the server's status message says what to change
         code = exc.code()  # type: ignore[attr-defined]
         print(f"signfed client: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
-        return outcome.EXIT_REFUSED
+        # A refusal (credentials, settings, a full cohort) is 2: retrying cannot help;
+        # anything else went wrong at run time: 1.
+        return outcome.EXIT_REFUSED if code in outcome.REFUSALS else outcome.EXIT_FAILED
     except outcome.RunFailed as exc:
         print(f"signfed client: the server reports the run FAILED: {exc}", file=sys.stderr)
         return outcome.EXIT_FAILED

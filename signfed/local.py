@@ -119,7 +119,7 @@ def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
             f"server exited with {server_code} and wrote no summary: "
             f"{last_line(out / 'server.log')} (see {out}/server.log)"
         )
-        return server_code or 1
+        return server_code if server_code > 0 else 1  # killed by a signal (< 0): 1
     s = json.loads(summary_path.read_text())
     accuracy = s["final_accuracy"]
     print(
