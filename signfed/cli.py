@@ -177,7 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="the paper's Figure 1: batch modes x {llr, mv, sgd} x seeds; resumable",
     )
     options.add_batch_modes_options(batch_modes)
-    options.add_data_option(batch_modes)
     batch_modes.set_defaults(handler=_batch_modes)
 
     status = sub.add_parser(

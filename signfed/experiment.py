@@ -18,70 +18,23 @@ import csv
 import gzip
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig, config_json
-from common.schedule import LR_SCHEDULES
+from signfed.experiment_config import BatchModesConfig
 from signfed.simulation import SGD, Simulation, SimulationConfig
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = ("llr", "mv", SGD)
 ACCURACY_FIELDS = ("dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss")
 WEIGHT_FIELDS = ("dataset", "mode", "seed", "round", "client", "batch_size", "mean_abs_weight")
 PROGRESS_EVERY_S = 60.0  # between "running: ..." lines while no run finishes
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
-@dataclass(frozen=True)
-class BatchModesConfig:
-    dataset: str = "mnist"
-    rounds: int = 1000  # the paper runs 3000
-    seeds: int = 2  # seeds 0 .. seeds-1: single runs of constant-lr signSGD are noisy
-    modes: tuple[int, ...] = (1, 2, 3, 4)
-    algorithms: tuple[str, ...] = ALGORITHMS
-    out_dir: str = "runs/batch-modes"  # the CSVs, table and figures
-    runs_dir: str = ""  # one folder per run; empty: OUT/runs
-    data_dir: str = "data"
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # one run per core
-    eval_every: int = 50  # test accuracy swings between evaluations: sample it often
-    lr: float = 1e-3  # the paper's, for llr and mv
-    # sgd steps by lr * g, not lr * sign(g): the gradient's scale is ~1e-3 of a sign's,
-    # so it needs its own lr to be the upper reference rather than a stalled baseline.
-    sgd_lr: float = 0.1
-    lr_schedule: str = "constant"  # the paper's; step/cosine as an extra experiment
-    warmup_rounds: int = 100  # the paper's T_in
-    checkpoint_every: int = 100
-
-    def __post_init__(self) -> None:
-        _require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
-        _require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
-        _require(bool(self.modes), "--modes must name at least one mode")
-        bad = [m for m in self.modes if m not in BATCH_MODES]
-        _require(not bad, f"--modes must be among {sorted(BATCH_MODES)}, got {bad}")
-        bad_algorithms = [a for a in self.algorithms if a not in ALGORITHMS]
-        _require(
-            bool(self.algorithms) and not bad_algorithms,
-            f"--algorithms must be among {ALGORITHMS}, got {list(self.algorithms)}",
-        )
-        _require(self.workers >= 1, f"--workers must be >= 1, got {self.workers}")
-        _require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
-        _require(self.sgd_lr > 0, f"--sgd-lr must be > 0, got {self.sgd_lr}")
-        _require(
-            self.lr_schedule in LR_SCHEDULES,
-            f"--lr-schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
-        )
 
 
 @dataclass(frozen=True)

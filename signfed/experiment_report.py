@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from signfed.experiment import BatchModesConfig, RunSpec, collect, plan_runs
+from signfed.experiment import RunSpec, collect, plan_runs
+from signfed.experiment_config import BatchModesConfig
 from signfed.report import gaps, markdown_table, read_rows, summarise, weight_table
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from client.config import ClientConfig
 from common import flags
 from common.config import (
-    DATASETS,
     AggregatorConfig,
     ConfigError,
     RunConfig,
@@ -28,8 +27,8 @@ from common.config import (
     plan_batch_sizes,
 )
 from common.flags import env_default, env_name
-from common.schedule import LR_SCHEDULES
 from server.config import ServerConfig
+from signfed.experiment_config import BatchModesConfig
 from signfed.simulation_config import SimulationConfig
 
 ALGORITHMS = ("llr", "mv")  # what the networked server decodes
@@ -168,20 +167,7 @@ def version() -> str:
 
 def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("experiment")
-    _add(g, "--dataset", "mnist", "dataset", choices=DATASETS)
-    _add(g, "--rounds", 1000, "rounds per run (the paper: 3000)", type=int)
-    _add(g, "--seeds", 2, "runs per setting, seeds 0 .. S-1", type=int)
-    _add(g, "--modes", "1,2,3,4", "batch modes to run", type=flags.int_tuple)
-    _add(g, "--algorithms", "llr,mv,sgd", "algorithms to run", type=flags.word_tuple)
-    _add(g, "--out", "runs/batch-modes", "where the CSVs, table and figures go")
-    _add(g, "--runs-dir", "", "one folder per run (rerun to resume); empty: OUT/runs")
-    _add(g, "--workers", os.cpu_count() or 1, "runs at a time, one torch thread each", type=int)
-    _add(g, "--eval-every", 50, "evaluate every this many rounds", type=int)
-    _add(g, "--lr", 1e-3, "lr of llr and mv (the paper's)", type=float)
-    _add(g, "--sgd-lr", 0.1, "lr of the float32 sgd baseline (steps by lr * g)", type=float)
-    _add(g, "--lr-schedule", "constant", "lr over each run", choices=LR_SCHEDULES)
-    _add(g, "--warmup-rounds", 100, "llr: plain majority for the first T_in rounds", type=int)
-    _add(g, "--checkpoint-every", 100, "rounds between a run's checkpoints", type=int)
+    flags.add_flags(g, BatchModesConfig)
     _add_switch(
         g,
         "--report-only",
@@ -189,26 +175,8 @@ def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def batch_modes_config(args: argparse.Namespace) -> Any:
-    from signfed.experiment import BatchModesConfig  # keeps `signfed status` light
-
-    return BatchModesConfig(
-        dataset=args.dataset,
-        rounds=args.rounds,
-        seeds=args.seeds,
-        modes=args.modes,
-        algorithms=args.algorithms,
-        out_dir=args.out,
-        runs_dir=args.runs_dir,
-        data_dir=args.data_dir,
-        workers=int(args.workers),
-        eval_every=args.eval_every,
-        lr=args.lr,
-        sgd_lr=args.sgd_lr,
-        lr_schedule=args.lr_schedule,
-        warmup_rounds=args.warmup_rounds,
-        checkpoint_every=args.checkpoint_every,
-    )
+def batch_modes_config(args: argparse.Namespace) -> BatchModesConfig:
+    return flags.build(BatchModesConfig, args)  # type: ignore[no-any-return]
 
 
 def add_status_options(parser: argparse.ArgumentParser) -> None:

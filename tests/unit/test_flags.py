@@ -19,6 +19,7 @@ from common.config import AggregatorConfig, RunConfig, WireConfig
 from server.config import ServerConfig
 from signfed import options
 from signfed.cli import build_parser, main, parse
+from signfed.experiment_config import BatchModesConfig
 from signfed.simulation_config import SimulationConfig
 
 # Each config, with the command whose options set all of its fields.
@@ -29,6 +30,7 @@ CONFIGS = {
     ServerConfig: "server",
     ClientConfig: "client",
     SimulationConfig: "simulate",
+    BatchModesConfig: "experiment batch-modes",
 }
 
 
@@ -84,9 +86,10 @@ def test_every_field_has_a_flag_and_a_variable_with_its_default(
         ServerConfig: options.server_config,
         ClientConfig: options.client_config,
         SimulationConfig: options.simulation_config,
+        BatchModesConfig: options.batch_modes_config,
     }[cls]
     # Every variable set, to the default: the same config as the dataclass's defaults.
-    assert built(build_parser().parse_args([CONFIGS[cls]])) == defaults
+    assert built(build_parser().parse_args(CONFIGS[cls].split())) == defaults
 
 
 def test_defaults_agree_with_the_cli() -> None:
