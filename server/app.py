@@ -72,11 +72,9 @@ async def create_server(config: ServerConfig) -> RunningServer:
     membership = Membership(
         capacity=run.num_clients,
         batch_plan=run.batch_size_for,
-        # A live stream (admitted or waiting) holds its name; `coordinator` is built
-        # below and looked up only when a Join comes.
-        is_connected=lambda client_id: (
-            client_id in coordinator.cohort or client_id in coordinator.pending
-        ),
+        # A live stream holds its name; `coordinator` is built below and looked up
+        # only when a Join comes.
+        is_connected=lambda client_id: coordinator.holds_stream(client_id),
     )
     state = None
     serving = serving_record(config)  # what its checkpoints record of how it serves

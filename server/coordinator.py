@@ -180,6 +180,10 @@ class RoundCoordinator:
         if self.phase is Phase.DONE:
             raise Unavailable("the run has finished; nothing left to train")
 
+    def holds_stream(self, client_id: int) -> bool:
+        """Whether `client_id` has a live Train stream (admitted or waiting to enter)."""
+        return client_id in self.cohort or client_id in self.pending
+
     def attach(self, client_id: int) -> Link:
         self.refuse_if_done()
         stale = self.cohort.get(client_id) or self.pending.get(client_id)
@@ -205,6 +209,7 @@ class RoundCoordinator:
         if self.cohort.get(link.client_id) is link:
             del self.cohort[link.client_id]
             self.votes.pop(link.client_id, None)
+            self._missed.pop(link.client_id, None)  # "in a row" starts again on a rejoin
             log.info("client %d left the cohort (%d remain)", link.client_id, len(self.cohort))
             self._admit_waiting(at_boundary=False)
             self._maybe_close()
@@ -313,9 +318,14 @@ class RoundCoordinator:
             f"client {link.client_id} did not read its stream ({link.backlog} messages "
             "queued): cut off; reconnect and resync"
         )
-        self.detach(link)
         while not link.outbox.empty():  # stale decisions: it must resync anyway
             link.outbox.get_nowait()
+        self._let_go(link, reason)
+
+    def _let_go(self, link: Link, reason: str) -> None:
+        """Out of the cohort; its call ends with UNAVAILABLE and `reason`, so an honest
+        client reconnects (and resyncs) when it is ready."""
+        self.detach(link)
         link.end(Unavailable(reason))
 
     def _let_go_stallers(self, voters: list[int], erased: list[int]) -> None:
@@ -327,14 +337,12 @@ class RoundCoordinator:
             missed = self._missed[client_id] = self._missed.get(client_id, 0) + 1
             link = self.cohort.get(client_id)
             if missed >= MAX_MISSED_DEADLINES and link is not None:
-                del self._missed[client_id]
                 reason = (
                     f"client {client_id} missed {missed} round deadlines in a row: let go; "
                     "rejoin when ready"
                 )
                 log.warning("%s", reason)
-                self.detach(link)
-                link.end(Unavailable(reason))
+                self._let_go(link, reason)
 
     def _reject_late(self, link: Link, round_index: int) -> None:
         """A vote for a round that closed without it: say so, keep the stream."""
