@@ -35,7 +35,7 @@ from server.membership import Membership
 from server.metrics import MetricsWriter
 from server.run_dir import start_fresh
 from server.servicer import ParameterServer
-from server.settings import serving_record
+from server.settings import describe, serving_record
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ async def create_server(config: ServerConfig) -> RunningServer:
         run.aggregator.algorithm,
         config.host,
         port,
-        _security(config),
+        describe(serving["security"]),
         run.dataset,
         run.num_clients,
         run.rounds,
@@ -190,18 +190,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:  # a host name other than localhost: assume it is reachable
         return False
-
-
-def _security(config: ServerConfig) -> str:
-    """How the server is protected, for its start-up line."""
-    transport = "plain text"
-    if config.tls_cert:
-        transport = "mutual TLS" if config.tls_client_ca else "TLS"
-    if config.token_secret_file:
-        return f"{transport}, tokens from a shared secret"
-    if config.tokens or config.tokens_file:
-        return f"{transport}, tokens from a list"
-    return f"{transport}, no tokens"
 
 
 def write_port_file(path: str, port: int) -> None:
