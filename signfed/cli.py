@@ -56,12 +56,9 @@ def _client(args: argparse.Namespace) -> int:
     except outcome.RunFailed as exc:
         print(f"signfed client: the server reports the run FAILED: {exc}", file=sys.stderr)
         return outcome.EXIT_FAILED
-    except outcome.ServerGone as exc:  # before ConnectionError: it is one
+    except outcome.ServerGone as exc:  # the only ConnectionError a session lets out
         print(f"signfed client: {exc}", file=sys.stderr)
         return outcome.EXIT_TEMPFAIL
-    except ConnectionError as exc:
-        print(f"signfed client: {exc}", file=sys.stderr)
-        return outcome.EXIT_REFUSED
     logging.getLogger("signfed").info(
         "client done: %d rounds, %d resyncs, digest %s",
         result.rounds_done,
