@@ -22,7 +22,7 @@ from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
-from server.aggregators import create_aggregator
+from common.aggregators import create_aggregator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state
 from server.config import ServerConfig

@@ -38,7 +38,7 @@ from common.codec import unpack_signs
 from common.config import RunConfig, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.wire import Reassembler, decision_messages, wire_size
-from server.aggregators import Aggregator
+from common.aggregators import Aggregator
 from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
 from server.deadline import MAX_MISSED_DEADLINES, RoundDeadline
 from server.errors import Aborted, AlreadyExists, FailedPrecondition, ProtocolError, Unavailable

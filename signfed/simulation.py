@@ -33,7 +33,7 @@ from common.data import Dataset, load_dataset
 from common.params import digest
 from common.proto import signfed_pb2 as pb
 from common.wire import decision_messages, vote_messages, wire_size
-from server.aggregators import Aggregator, create_aggregator
+from common.aggregators import Aggregator, create_aggregator
 from server.master import MasterModel
 from server.metrics import MetricsWriter
 from signfed.progress import Progress

@@ -1,6 +1,6 @@
 """A plain float64 reference of DESIGN.md's vote, for tests only.
 
-Written from the formulas, not from server/aggregators: unpacked +-1 arrays, a dict
+Written from the formulas, not from common/aggregators: unpacked +-1 arrays, a dict
 of per-client records, a loop over clients. It shares with the real aggregators only
 the spec constants (the weight grid and the tie coin's purpose key) and the rules
 documented there: ties by the seeded coin, weights as in the authors' code rounded
@@ -15,8 +15,8 @@ import numpy as np
 
 from common.codec import coin_rng
 from common.config import AggregatorConfig
-from server.aggregators.bits import TIE_COIN_KEY
-from server.aggregators.weights import QUANTUM
+from common.aggregators.bits import TIE_COIN_KEY
+from common.aggregators.weights import QUANTUM
 
 
 @dataclass

@@ -7,9 +7,9 @@ import numpy.typing as npt
 import pytest
 
 from common.config import AggregatorConfig
-from server.aggregators import Aggregator, available, create_aggregator, register
-from server.aggregators.bits import count_planes, majority_packed, tie_coin
-from server.aggregators.llr import block_size
+from common.aggregators import Aggregator, available, create_aggregator, register
+from common.aggregators.bits import count_planes, majority_packed, tie_coin
+from common.aggregators.llr import block_size
 from tests.unit.reference import ReferenceVoter
 
 

@@ -8,9 +8,9 @@ import numpy.typing as npt
 import pytest
 
 from common.config import AggregatorConfig
-from server.aggregators import create_aggregator
-from server.aggregators.bits import tie_coin
-from server.aggregators.weights import llr_weight
+from common.aggregators import create_aggregator
+from common.aggregators.bits import tie_coin
+from common.aggregators.weights import llr_weight
 
 
 def pack(bits: npt.ArrayLike) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 
 from common.config import AggregatorConfig, ConfigError, RunConfig, config_json
 from common.config import run_config_from_json as from_json
-from server.aggregators import Aggregator, create_aggregator
+from common.aggregators import Aggregator, create_aggregator
 from server.checkpoints import CHECKPOINT, ServerState, load_server_state, save_server_state
 from server.membership import Membership
 

@@ -2,7 +2,7 @@
 
 Ties (even M, exactly M/2 votes for +1) take the bit of a seeded fair coin,
 coin_rng(config.seed, round_index, TIE_COIN_KEY), drawn for every coordinate and
-read only where the vote is tied; see server/aggregators/bits.py. Stateless.
+read only where the vote is tied; see common/aggregators/bits.py. Stateless.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from server.aggregators.base import Aggregator, register
-from server.aggregators.bits import majority_packed, tie_coin
+from common.aggregators.base import Aggregator, register
+from common.aggregators.bits import majority_packed, tie_coin
 
 
 @register

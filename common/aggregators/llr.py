@@ -41,9 +41,9 @@ from bitarray import bitarray
 from bitarray.util import count_xor
 
 from common.config import AggregatorConfig
-from server.aggregators.base import Aggregator, register
-from server.aggregators.bits import majority_packed, tie_coin
-from server.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
+from common.aggregators.base import Aggregator, register
+from common.aggregators.bits import majority_packed, tie_coin
+from common.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
 
 BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
 Weigher = Callable[[np.ndarray], np.ndarray]

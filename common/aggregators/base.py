@@ -17,7 +17,7 @@ import numpy as np
 
 from common.codec import packed_size
 from common.config import AggregatorConfig
-from server.aggregators.bits import clear_padding
+from common.aggregators.bits import clear_padding
 
 
 class Aggregator(abc.ABC):
