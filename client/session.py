@@ -32,13 +32,15 @@ from client.outcome import (
     rejoin_reason,
 )
 from client.trainer import LocalTrainer
-from common.codec import unpack_signs
-from common.config import PROTOCOL_VERSION, AggregatorConfig, RunConfig
+from common.algorithms import Algorithm, get_algorithm
+from common.codecs import Codec
+from common.config import PROTOCOL_VERSION, RunConfig
 from common.data import Dataset, load_dataset
-from common.params import digest, sign_step
+from common.params import digest
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
-from common.wire import Reassembler, vote_messages
+from common.run_settings import run_config_from
+from common.wire import Reassembler, update_messages
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +59,6 @@ class ClientResult:
     resyncs: int
 
 
-def run_config_from(settings: pb.RunSettings) -> RunConfig:
-    return RunConfig(
-        dataset=settings.dataset,
-        model=settings.model,
-        num_clients=settings.num_clients,
-        rounds=settings.rounds,
-        learning_rate=float(np.float32(settings.learning_rate)),
-        lr_schedule=settings.lr_schedule or "constant",
-        seed=settings.seed,
-        partition=settings.partition,
-        classes_per_client=settings.classes_per_client,
-        dirichlet_alpha=settings.dirichlet_alpha,
-        digest_every=settings.digest_every,
-        aggregator=AggregatorConfig(algorithm=settings.algorithm),
-    )
-
-
 class ClientSession:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
@@ -82,6 +67,8 @@ class ClientSession:
         self.session = b""
         self.settings: pb.RunSettings | None = None
         self.run_config: RunConfig | None = None
+        self.algorithm: Algorithm | None = None
+        self.codecs: tuple[Codec, Codec] | None = None  # (update, decision)
         self.trainer: LocalTrainer | None = None
         self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
@@ -138,6 +125,8 @@ class ClientSession:
         self.client_id, self.session = reply.client_id, reply.session
         run = run_config_from(reply.settings)
         self.run_config = run
+        self.algorithm = get_algorithm(run.aggregator.algorithm)
+        self.codecs = self.algorithm.encodings(run)
         if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
             self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
@@ -208,13 +197,15 @@ class ClientSession:
         return round_index
 
     def _train(self, stub: pb_grpc.ParameterServerStub) -> ClientResult:
-        assert self.trainer is not None and self.settings is not None
+        assert self.trainer is not None and self.settings is not None and self.codecs
         outbox: queue.Queue[pb.ClientMessage | None] = queue.Queue()
         outbox.put(
             pb.ClientMessage(attach=pb.Attach(client_id=self.client_id, session=self.session))
         )
         responses = stub.Train(_drain(outbox))
-        decisions = Reassembler(int(self.settings.num_params), int(self.settings.chunk_bytes))
+        decisions = Reassembler(
+            int(self.settings.num_params), int(self.settings.chunk_bytes), self.codecs[1]
+        )
         try:
             for message in responses:
                 self.in_touch = True
@@ -224,12 +215,12 @@ class ClientSession:
                     self._vote(outbox, message.start.round)
                 elif kind == "decision":
                     d = message.decision
-                    packed = decisions.add(
-                        d.round, d.num_coords, d.offset, d.signs, d.last, d.crc32
+                    row = decisions.add(
+                        d.round, d.num_coords, d.offset, d.data, d.last, d.crc32, d.encoding
                     )
-                    if packed is None:
+                    if row is None:
                         continue
-                    self._apply(packed, d.round)
+                    self._apply(row, d.round)
                     self.rounds_done = d.round + 1
                     if d.model_digest:
                         self._ensure_replica(stub, d.model_digest, d.round + 1)
@@ -264,17 +255,26 @@ class ClientSession:
     # ---- helpers -------------------------------------------------------------------------
 
     def _vote(self, outbox: queue.Queue[pb.ClientMessage | None], round_index: int) -> None:
+        """Our update for `round_index`: what the run's algorithm computes, encoded."""
         assert self.trainer is not None and self.flat is not None and self.settings is not None
-        packed = self.trainer.vote(self.flat, round_index)
-        for message in vote_messages(
-            round_index, packed, int(self.settings.num_params), int(self.settings.chunk_bytes)
+        assert self.algorithm is not None and self.codecs is not None
+        row = self.algorithm.client_update(self.trainer, self.flat, round_index, self.settings.seed)
+        codec = self.codecs[0]
+        for message in update_messages(
+            round_index,
+            codec.encode(row),
+            codec,
+            int(self.settings.num_params),
+            int(self.settings.chunk_bytes),
         ):
             outbox.put(message)
 
-    def _apply(self, packed: np.ndarray, round_index: int) -> None:
-        assert self.flat is not None and self.settings is not None and self.run_config is not None
-        signs = unpack_signs(packed, int(self.settings.num_params))
-        self.flat = sign_step(self.flat, signs, self.run_config.learning_rate_at(round_index))
+    def _apply(self, row: np.ndarray, round_index: int) -> None:
+        """x^{t+1} from the decision, by the same rule the server applies."""
+        assert self.flat is not None and self.run_config is not None
+        assert self.algorithm is not None and self.codecs is not None
+        lr = self.run_config.learning_rate_at(round_index)
+        self.flat = self.algorithm.apply_payload(self.flat, row, self.codecs[1], lr)
 
     def _ensure_replica(
         self, stub: pb_grpc.ParameterServerStub, expected: bytes, round_index: int

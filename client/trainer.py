@@ -1,8 +1,9 @@
-"""The client's local work: a minibatch gradient on its own data, as packed signs.
+"""The client's local work: a minibatch gradient on its own data.
 
-Everything is a function of (run seed, client id, round): which examples form the
-minibatch, and the coin for exact-zero coordinates. A restarted client, and the
-in-process simulation, therefore compute exactly the same votes.
+What the client makes of it (signs, the gradient itself) is its algorithm's
+(common/algorithms). Everything is a function of (run seed, client id, round): which
+examples form the minibatch, and any coin the algorithm draws. A restarted client, and
+the in-process simulation, therefore compute exactly the same updates.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common.codec import coin_rng, pack_signs
 from common.config import RunConfig
 from common.data import Dataset
 from common.models import as_model_input, build_model
 from common.params import get_flat_grad, set_flat
 from common.partitions import partition_indices
 from common.sampling import minibatch_indices
-
-ZERO_COIN_KEY = 0x5A  # purpose key: the coin for exact-zero gradient coordinates
 
 
 class LocalTrainer:
@@ -53,8 +51,3 @@ class LocalTrainer:
         loss = F.cross_entropy(self.model(inputs), self.dataset.train_y[batch])
         loss.backward()  # type: ignore[no-untyped-call]
         return get_flat_grad(self.model)
-
-    def vote(self, flat: np.ndarray, round_index: int) -> np.ndarray:
-        """(ceil(N/8),) uint8: the packed signs this client sends for `round_index`."""
-        coin = coin_rng(self.run.seed, ZERO_COIN_KEY, self.client_id, round_index)
-        return pack_signs(self.gradient(flat, round_index), coin)

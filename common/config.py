@@ -11,10 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from common.codecs import available as available_codecs
 from common.flags import int_tuple, joined, setting
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
-PROTOCOL_VERSION = "signfed.v1"
+PROTOCOL_VERSION = "signfed.v2"
+CODECS = available_codecs()
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
 MODELS = ("mlp", "net", "resnet56")
@@ -49,9 +51,9 @@ def require(ok: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class AggregatorConfig:
-    # "llr" (IT-signSGD) or "mv" (signSGD-MV); each command narrows the choices it runs
+    # a name in the registry of common/algorithms (the CLI's choices come from there)
     algorithm: str = setting(
-        "llr", flag="--algorithm", help="llr = IT-signSGD, mv = signSGD-MV (simulate: sgd too)"
+        "llr", flag="--algorithm", help="llr = IT-signSGD, mv = signSGD-MV, sgd = float SGD"
     )
     # paper's T_in: plain majority while crossing estimates are noisy
     warmup_rounds: int = setting(
@@ -142,6 +144,21 @@ class RunConfig:
         parse=int_tuple,
         show=joined,
     )
+    # How updates and decisions travel (common/codecs.py); empty: the algorithm's own
+    # (sign1 for the signSGD family, float32 for sgd). The server announces both.
+    update_encoding: str = setting(
+        "",
+        flag="--update-encoding",
+        help="encoding of the clients' updates; empty: the algorithm's (sgd also takes "
+        "float16, bfloat16)",
+        choices=("", *CODECS),
+    )
+    decision_encoding: str = setting(
+        "",
+        flag="--decision-encoding",
+        help="encoding of the broadcast decision; empty: the algorithm's",
+        choices=("", *CODECS),
+    )
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
 
     def __post_init__(self) -> None:
@@ -177,6 +194,11 @@ class RunConfig:
             f"--batch-sizes lists {len(self.batch_sizes)} sizes for --clients {self.num_clients}",
         )
         require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
+        for flag, name in (
+            ("--update-encoding", self.update_encoding),
+            ("--decision-encoding", self.decision_encoding),
+        ):
+            require(name in ("", *CODECS), f"{flag} must be one of {CODECS}, got {name!r}")
 
     def learning_rate_at(self, round_index: int) -> float:
         """The lr of the update that ends round `round_index` (see common.schedule)."""

@@ -1,7 +1,7 @@
 """A torch model's parameters as one flat float32 vector, and its digest.
 
-Every replica applies x <- x - lr * U with U in {-1, +1}: exact float32 arithmetic,
-so replicas stay bit-identical and a SHA-256 of the vector proves it.
+Every replica applies the same update rule (common/step.py) in exact float32
+arithmetic, so replicas stay bit-identical and a SHA-256 of the vector proves it.
 """
 
 from __future__ import annotations
@@ -42,16 +42,6 @@ def get_flat_grad(model: torch.nn.Module) -> np.ndarray:
         for p in model.parameters()
     ]
     return torch.cat(parts).detach().numpy().copy()
-
-
-def sign_step(flat: np.ndarray, signs: np.ndarray, learning_rate: float) -> np.ndarray:
-    """x - lr * U as a new float32 array: the one update rule every replica applies.
-
-    lr * (+-1) is exact in float32 and the subtraction is correctly rounded, so the same
-    inputs give the same bits on every machine.
-    """
-    step = np.float32(learning_rate) * np.asarray(signs, dtype=np.float32)
-    return np.asarray(flat, dtype=np.float32) - step
 
 
 def digest(flat: np.ndarray) -> bytes:

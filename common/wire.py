@@ -1,19 +1,21 @@
 """Protocol plumbing shared by both sides: gRPC options, chunking, byte accounting.
 
-The gRPC message-size limits are set here and nowhere else. A packed payload larger
-than `chunk_bytes` travels as several messages of the same round; the receiver
-reassembles it with `Reassembler`, which checks offsets, the total length and the
-CRC-32 before anything reaches the maths.
+The gRPC message-size limits are set here and nowhere else. A payload (an update or
+a decision, in a codec of common/codecs.py) larger than `chunk_bytes` travels as
+several messages of the same round; the receiver reassembles it with `Reassembler`,
+which checks the encoding, offsets, the total length, the CRC-32 and the codec's rules
+before anything reaches the maths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from common.codec import checksum, packed_size
+from common.codec import checksum
+from common.codecs import Codec, PayloadError
 from common.config import WireConfig
 from common.proto import signfed_pb2 as pb
 
@@ -62,10 +64,9 @@ def chunk_spans(total: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
 
 
 def _payload_chunks(
-    round_index: int, packed: np.ndarray, num_coords: int, chunk_bytes: int
+    round_index: int, payload: bytes, codec: Codec, num_coords: int, chunk_bytes: int
 ) -> list[dict[str, Any]]:
-    """The fields shared by Vote and Decision, one dict per chunk; CRC on the last."""
-    payload = packed.tobytes()
+    """The fields shared by Update and Decision, one dict per chunk; CRC on the last."""
     crc = checksum(payload)
     spans = list(chunk_spans(len(payload), chunk_bytes))
     return [
@@ -75,55 +76,59 @@ def _payload_chunks(
             "offset": start,
             "last": i == len(spans) - 1,
             "crc32": crc if i == len(spans) - 1 else 0,
-            "signs": payload[start:stop],
+            "data": payload[start:stop],
+            "encoding": codec.wire_id,
         }
         for i, (start, stop) in enumerate(spans)
     ]
 
 
-def vote_messages(
-    round_index: int, packed: np.ndarray, num_coords: int, chunk_bytes: int
+def update_messages(
+    round_index: int, payload: bytes, codec: Codec, num_coords: int, chunk_bytes: int
 ) -> list[pb.ClientMessage]:
-    """A packed sign vector as one or more Vote messages."""
+    """An encoded update as one or more Update messages."""
     return [
-        pb.ClientMessage(vote=pb.Vote(**fields))
-        for fields in _payload_chunks(round_index, packed, num_coords, chunk_bytes)
+        pb.ClientMessage(update=pb.Update(**fields))
+        for fields in _payload_chunks(round_index, payload, codec, num_coords, chunk_bytes)
     ]
 
 
 def decision_messages(
     round_index: int,
-    packed: np.ndarray,
+    payload: bytes,
+    codec: Codec,
     num_coords: int,
     chunk_bytes: int,
     model_digest: bytes = b"",
 ) -> list[pb.ServerMessage]:
-    """A packed decision as one or more Decision messages; the digest rides on the last."""
+    """An encoded decision as one or more Decision messages; the digest rides on the last."""
     return [
         pb.ServerMessage(
             decision=pb.Decision(**fields, model_digest=model_digest if fields["last"] else b"")
         )
-        for fields in _payload_chunks(round_index, packed, num_coords, chunk_bytes)
+        for fields in _payload_chunks(round_index, payload, codec, num_coords, chunk_bytes)
     ]
 
 
-class PayloadError(ValueError):
-    """A chunked payload that cannot be accepted (wrong length, offset or checksum)."""
+def messages_size(messages: Iterable[object]) -> int:
+    """Bytes a list of messages occupies on the stream."""
+    return sum(wire_size(m) for m in messages)
 
 
 class Reassembler:
-    """Collects the chunks of one packed payload of `num_coords` signs.
+    """Collects the chunks of one payload of `num_coords` coordinates in `codec`.
 
-    Memory is bounded by the expected payload size: a sender cannot make the
-    receiver buffer more than ceil(N/8) bytes per stream. Chunks are copied into one
+    Memory is bounded by the codec's largest payload: a sender cannot make the receiver
+    buffer more than `codec.max_size(N)` bytes per stream. Chunks are copied into one
     buffer of exactly that size, not kept as a list: a list grows with the number of
     chunks, and empty chunks are accepted, so it would grow without bound.
     """
 
-    def __init__(self, num_coords: int, chunk_bytes: int | None = None) -> None:
+    def __init__(self, num_coords: int, chunk_bytes: int | None, codec: Codec) -> None:
         self.num_coords = num_coords
-        self.expected = packed_size(num_coords)
-        self._buffer = bytearray(self.expected)  # (ceil(N/8),) the payload so far
+        self.codec = codec
+        self.expected = codec.max_size(num_coords)
+        self._buffer = bytearray(self.expected)  # the payload so far
         self._received = 0
         self._chunks = 0  # chunks of the current payload so far
         # With the sender's chunk size known, a payload has at most ceil(size / chunk)
@@ -137,9 +142,21 @@ class Reassembler:
         return self._received
 
     def add(
-        self, round_index: int, num_coords: int, offset: int, data: bytes, last: bool, crc32: int
+        self,
+        round_index: int,
+        num_coords: int,
+        offset: int,
+        data: bytes,
+        last: bool,
+        crc32: int,
+        encoding: int,
     ) -> np.ndarray | None:
-        """Add one chunk; returns the (ceil(N/8),) uint8 payload once the last chunk is in."""
+        """Add one chunk; returns the decoded row (codec's form) once the last chunk is in."""
+        if encoding != self.codec.wire_id:
+            raise PayloadError(
+                f"payload in encoding {encoding}, this run's is {self.codec.name} "
+                f"({self.codec.wire_id}); a signfed.v1 client must be upgraded"
+            )
         if num_coords != self.num_coords:
             raise PayloadError(
                 f"payload declares {num_coords} coordinates, the model has {self.num_coords}"
@@ -151,7 +168,10 @@ class Reassembler:
         if offset != self._received:
             raise PayloadError(f"chunk at byte {offset}, expected byte {self._received}")
         if self._received + len(data) > self.expected:
-            raise PayloadError(f"payload exceeds {self.expected} bytes for {self.num_coords} signs")
+            raise PayloadError(
+                f"payload exceeds {self.expected} bytes for {self.num_coords} coordinates "
+                f"in {self.codec.name}"
+            )
         if self.max_chunks is not None and self._chunks >= self.max_chunks:
             raise PayloadError(
                 f"payload of {self.expected} bytes sent in more than {self.max_chunks} chunks "
@@ -165,18 +185,12 @@ class Reassembler:
             return None
         payload = bytes(memoryview(self._buffer)[: self._received])
         self._received, self._chunks, self.round = 0, 0, None
-        if len(payload) != self.expected:
-            raise PayloadError(
-                f"payload has {len(payload)} bytes, {self.num_coords} signs need {self.expected}"
-            )
         if checksum(payload) != crc32:
             raise PayloadError(
                 f"checksum mismatch: payload CRC-32 {checksum(payload):#010x}, "
                 f"message says {crc32:#010x}"
             )
-        if self.num_coords % 8 and payload[-1] >> (self.num_coords % 8):
-            raise PayloadError("padding bits past the last coordinate must be zero")
-        return np.frombuffer(payload, dtype=np.uint8)
+        return self.codec.decode(payload, self.num_coords)
 
 
 def model_chunks(

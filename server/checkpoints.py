@@ -105,7 +105,7 @@ def load_server_state(out_dir: str | Path, run: RunConfig, num_params: int) -> S
     if differ:
         raise ConfigError(
             f"{checkpoint_path(out_dir)} belongs to a run with other settings "
-            f"({', '.join(differ)}); resume it with its own settings"
+            f"({', '.join(differ)}); resume it with its own settings, or use another --out"
         )
     check_state(checkpoint_path(out_dir), ckpt, run, num_params)
     n = len(AGGREGATOR)

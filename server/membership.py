@@ -25,6 +25,7 @@ from typing import Any
 
 from common.config import DEFAULT_BATCH_SIZE, PROTOCOL_VERSION
 from common.names import name_problem
+from common.release import release
 from server.errors import (
     Aborted,
     AlreadyExists,
@@ -84,7 +85,8 @@ class Membership:
         if version != PROTOCOL_VERSION:
             raise FailedPrecondition(
                 f"protocol version {version!r} is not supported: this server speaks "
-                f"{PROTOCOL_VERSION!r}; run a client of the same signfed release"
+                f"{PROTOCOL_VERSION!r} (signfed {release()}); upgrade the client to the "
+                "server's signfed release"
             )
         if batch_size < 0:
             raise FailedPrecondition(

@@ -26,9 +26,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from common.algorithms import get_algorithm
 from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig, config_json
 from signfed.experiment_config import BatchModesConfig
-from signfed.simulation import SGD, Simulation, SimulationConfig
+from signfed.simulation import Simulation, SimulationConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def plan_runs(config: BatchModesConfig) -> list[RunSpec]:
                     dataset=config.dataset,
                     num_clients=len(sizes),
                     rounds=config.rounds,
-                    learning_rate=config.sgd_lr if algorithm == SGD else config.lr,
+                    # a float baseline steps by its gradient, not by +-lr: its own lr
+                    learning_rate=config.sgd_lr if get_algorithm(algorithm).baseline else config.lr,
                     lr_schedule=config.lr_schedule,
                     seed=seed,
                     eval_every=config.eval_every,

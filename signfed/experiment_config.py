@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from common.algorithms import available
 from common.config import BATCH_MODES, DATASETS, require
 from common.flags import int_tuple, joined, setting, word_tuple
 from common.schedule import LR_SCHEDULES
 
-ALGORITHMS = ("llr", "mv", "sgd")  # the grid's: the two decoders and the float32 baseline
+ALGORITHMS = available()  # the grid's: every registered algorithm (common/algorithms)
 
 
 @dataclass(frozen=True)

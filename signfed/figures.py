@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.algorithms import available, get_algorithm
 from signfed import report
 
 if TYPE_CHECKING:
@@ -26,13 +27,11 @@ DPI = 120
 PANEL_INCHES = (3.8, 3.2)  # 2x2 is 912 x 864 px: GitHub shows it near full size
 TITLE_LEGEND_INCHES = 0.8  # the suptitle and the legend row, whatever the panel count
 WEIGHTS_INCHES = (7.6, 4.2)
-ALGORITHM_LABELS = {
-    "llr": "IT-signSGD (llr)",
-    "mv": "signSGD-MV (mv)",
-    "sgd": "SGD, float32 (sgd)",
-}
-ALGORITHM_COLOURS = {"llr": "tab:blue", "mv": "tab:orange", "sgd": "0.35"}
-OTHER_COLOURS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+# Registered algorithms (common/algorithms) take these in registry order; a float
+# baseline is grey and dashed; names a CSV holds but the registry does not, the rest.
+ALGORITHM_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+BASELINE_COLOUR = "0.35"
+OTHER_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 LARGE_BATCH_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:cyan")
 
 
@@ -91,9 +90,21 @@ def _bands(
     }
 
 
+def algorithm_label(algorithm: str) -> str:
+    """The registry's label ("IT-signSGD (llr)"); an unregistered name as it is."""
+    return get_algorithm(algorithm).label if algorithm in available() else algorithm
+
+
+def is_baseline(algorithm: str) -> bool:
+    return algorithm in available() and get_algorithm(algorithm).baseline
+
+
 def _colour(algorithm: str, others: list[str]) -> str:
-    if algorithm in ALGORITHM_COLOURS:
-        return ALGORITHM_COLOURS[algorithm]
+    if is_baseline(algorithm):
+        return BASELINE_COLOUR
+    signs = [a for a in available() if not is_baseline(a)]
+    if algorithm in signs:
+        return ALGORITHM_COLOURS[signs.index(algorithm) % len(ALGORITHM_COLOURS)]
     if algorithm not in others:
         others.append(algorithm)
     return OTHER_COLOURS[others.index(algorithm) % len(OTHER_COLOURS)]
@@ -137,7 +148,7 @@ def plot_accuracy(
                 mean,
                 color=colour,
                 linewidth=1.6,
-                linestyle="--" if algorithm == "sgd" else "-",  # the float32 reference
+                linestyle="--" if is_baseline(algorithm) else "-",  # the float reference
             )
         ax.set_title(labels.get(mode, f"mode {mode}"))
         ax.grid(True, alpha=0.3)
@@ -149,7 +160,7 @@ def plot_accuracy(
     order = [a for a in algorithms if a in handles]
     figure.legend(
         [handles[a] for a in order],
-        [ALGORITHM_LABELS.get(a, a) for a in order],
+        [algorithm_label(a) for a in order],
         loc="outside lower center",
         ncols=len(order),
     )

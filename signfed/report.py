@@ -18,11 +18,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from common.algorithms import available
+
 Row = dict[str, Any]
 
 INT_COLUMNS = frozenset({"mode", "seed", "round", "client", "batch_size"})
 FLOAT_COLUMNS = frozenset({"accuracy", "loss", "mean_abs_weight"})
-ALGORITHM_ORDER = ("llr", "mv", "sgd")  # the paper's method first, then its baselines
+ALGORITHM_ORDER = available()  # the registry's: the paper's method first, then baselines
 TAIL_FRACTION = 1 / 3
 
 
@@ -56,7 +58,7 @@ def _parse(raw: Mapping[Any, Any], where: str) -> Row:
 
 
 def algorithm_key(name: str) -> tuple[int, str]:
-    """Sort key: llr, mv, sgd in that order, then any other algorithm by name."""
+    """Sort key: the registry's order (llr, mv, sgd), then any other name alphabetically."""
     known = name in ALGORITHM_ORDER
     return (ALGORITHM_ORDER.index(name) if known else len(ALGORITHM_ORDER), name)
 

@@ -1,9 +1,6 @@
-"""Aggregators: packed sign votes in, packed decision out. Pick one by name.
+"""Aggregators: a round's rows in, the decided row out (the server's half of an
+algorithm; common/algorithms declares which one each algorithm uses)."""
 
-create_aggregator(config, num_coords)  ->  Aggregator   ("mv" or "llr")
-"""
+from common.aggregators.base import Aggregator
 
-from common.aggregators import llr, mv  # noqa: F401  (importing registers them)
-from common.aggregators.base import Aggregator, available, create_aggregator, register
-
-__all__ = ["Aggregator", "available", "create_aggregator", "register"]
+__all__ = ["Aggregator"]

@@ -1,27 +1,30 @@
-"""The aggregator interface and the registry of aggregators by name.
+"""The aggregator interface: the server's half of an algorithm (common/algorithms).
 
-An aggregator has one job: packed votes in, packed decision out. Stateful ones
-(the LLR decoder) also hand their statistics to checkpoints via state_dict().
-Bad input raises ValueError with a message a person can act on; the server maps
-ValueError to INVALID_ARGUMENT.
+An aggregator has one job: a round's rows in (one per client that sent an update,
+in the codec's row form: packed signs for sign1, float32 vectors for dense codecs),
+the decided row out. Rows may carry weights (the examples behind each, for a weighted
+mean); stateful aggregators (the LLR decoder) hand their statistics to checkpoints
+via state_dict(). Bad input raises ValueError with a message a person can act on.
 """
 
 from __future__ import annotations
 
 import abc
 import operator
-from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 
-from common.codec import packed_size
-from common.config import AggregatorConfig
 from common.aggregators.bits import clear_padding
+from common.codec import packed_size
+from common.codecs import Codec, Sign1, get_codec
+from common.config import AggregatorConfig
 
 
 class Aggregator(abc.ABC):
     name: ClassVar[str]
+    codec: ClassVar[str] = "sign1"  # the row form it reads (common/codecs.py)
 
     def __init__(self, num_coords: int, config: AggregatorConfig) -> None:
         if num_coords < 1:
@@ -32,10 +35,15 @@ class Aggregator(abc.ABC):
 
     @abc.abstractmethod
     def aggregate(
-        self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
+        self,
+        votes: np.ndarray,
+        client_ids: Sequence[int],
+        round_index: int,
+        weights: np.ndarray | None = None,
     ) -> np.ndarray:
-        """votes: (M, ceil(N/8)) uint8, one packed row per voting client, in client_ids order.
-        Returns (ceil(N/8),) uint8: the packed decision. Updates internal statistics."""
+        """votes: (M, row width), one row per client, in client_ids order (sign1: packed
+        (M, ceil(N/8)) uint8); weights: (M,) examples behind each row, for those that
+        weigh rows by it. Returns the decided row. Updates internal statistics."""
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume (checkpoints); stateless aggregators have nothing."""
@@ -52,15 +60,9 @@ class Aggregator(abc.ABC):
     def check_inputs(
         self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
     ) -> tuple[np.ndarray, list[int]]:
-        """Validated (votes with clean padding, client ids as ints) or ValueError."""
-        if not isinstance(votes, np.ndarray) or votes.dtype != np.uint8:
-            kind = votes.dtype if isinstance(votes, np.ndarray) else type(votes).__name__
-            raise ValueError(f"votes must be a uint8 numpy array of packed signs, got {kind}")
-        if votes.ndim != 2 or votes.shape[1] != self.num_bytes:
-            raise ValueError(
-                f"votes must have shape (M, {self.num_bytes}) for {self.num_coords} "
-                f"coordinates, got {votes.shape}"
-            )
+        """Validated (rows, sign1 ones with clean padding; client ids as ints) or ValueError."""
+        codec: Codec = get_codec(self.codec)
+        codec.check_rows(votes, self.num_coords)
         if votes.shape[0] == 0:
             raise ValueError("a round needs at least one vote, got none")
         if len(client_ids) != votes.shape[0]:
@@ -78,31 +80,7 @@ class Aggregator(abc.ABC):
             raise ValueError(f"client ids must be distinct (one vote per client), got {ids}")
         if round_index < 0:
             raise ValueError(f"round_index must be >= 0, got {round_index}")
-        return clear_padding(np.ascontiguousarray(votes), self.num_coords), ids
-
-
-_REGISTRY: dict[str, type[Aggregator]] = {}
-A = TypeVar("A", bound=type[Aggregator])
-
-
-def register(cls: A) -> A:
-    """Class decorator: make `cls` available to create_aggregator under `cls.name`."""
-    if _REGISTRY.get(cls.name, cls) is not cls:
-        raise ValueError(f"aggregator name {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def available() -> tuple[str, ...]:
-    """Names accepted by create_aggregator, sorted."""
-    return tuple(sorted(_REGISTRY))
-
-
-def create_aggregator(config: AggregatorConfig, num_coords: int) -> Aggregator:
-    """The aggregator named by config.algorithm, for `num_coords` coordinates."""
-    factory: Callable[[int, AggregatorConfig], Aggregator] | None = _REGISTRY.get(config.algorithm)
-    if factory is None:
-        raise ValueError(
-            f"unknown aggregator {config.algorithm!r}; available: {', '.join(available())}"
-        )
-    return factory(num_coords, config)
+        votes = np.ascontiguousarray(votes)
+        if isinstance(codec, Sign1):
+            votes = clear_padding(votes, self.num_coords)
+        return votes, ids

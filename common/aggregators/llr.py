@@ -40,10 +40,10 @@ import numpy as np
 from bitarray import bitarray
 from bitarray.util import count_xor
 
-from common.config import AggregatorConfig
-from common.aggregators.base import Aggregator, register
+from common.aggregators.base import Aggregator
 from common.aggregators.bits import majority_packed, tie_coin
 from common.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
+from common.config import AggregatorConfig
 
 BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
 Weigher = Callable[[np.ndarray], np.ndarray]
@@ -64,7 +64,6 @@ def _unpack(packed: np.ndarray, count: int) -> np.ndarray:
     return np.unpackbits(packed, count=count, bitorder="little").view(bool)
 
 
-@register
 class LLRVote(Aggregator):
     name = "llr"
 
@@ -88,7 +87,11 @@ class LLRVote(Aggregator):
     # ---- one round -------------------------------------------------------------
 
     def aggregate(
-        self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
+        self,
+        votes: np.ndarray,
+        client_ids: Sequence[int],
+        round_index: int,
+        weights: np.ndarray | None = None,  # every vote counts alike: unused
     ) -> np.ndarray:
         votes, ids = self.check_inputs(votes, client_ids, round_index)
         rows = self._rows_for(ids)

@@ -11,16 +11,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from common.aggregators.base import Aggregator, register
+from common.aggregators.base import Aggregator
 from common.aggregators.bits import majority_packed, tie_coin
 
 
-@register
 class MajorityVote(Aggregator):
     name = "mv"
 
     def aggregate(
-        self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
+        self,
+        votes: np.ndarray,
+        client_ids: Sequence[int],
+        round_index: int,
+        weights: np.ndarray | None = None,  # every vote counts alike: unused
     ) -> np.ndarray:
         votes, _ = self.check_inputs(votes, client_ids, round_index)
         coin = None

@@ -6,12 +6,25 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Encoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENCODING_UNSPECIFIED: _ClassVar[Encoding]
+    SIGN1: _ClassVar[Encoding]
+    FLOAT32: _ClassVar[Encoding]
+    FLOAT16: _ClassVar[Encoding]
+    BFLOAT16: _ClassVar[Encoding]
+
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
     FINISHED: _ClassVar[Outcome]
     INTERRUPTED: _ClassVar[Outcome]
     FAILED: _ClassVar[Outcome]
+ENCODING_UNSPECIFIED: Encoding
+SIGN1: Encoding
+FLOAT32: Encoding
+FLOAT16: Encoding
+BFLOAT16: Encoding
 OUTCOME_UNSPECIFIED: Outcome
 FINISHED: Outcome
 INTERRUPTED: Outcome
@@ -30,7 +43,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +58,8 @@ class RunSettings(_message.Message):
     CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     LR_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     DIRICHLET_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ENCODING_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -59,7 +74,9 @@ class RunSettings(_message.Message):
     chunk_bytes: int
     lr_schedule: str
     dirichlet_alpha: float
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ...) -> None: ...
+    update_encoding: Encoding
+    decision_encoding: Encoding
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")
@@ -85,21 +102,23 @@ class Attach(_message.Message):
     session: bytes
     def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ...) -> None: ...
 
-class Vote(_message.Message):
-    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "signs")
+class Update(_message.Message):
+    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "data", "encoding")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     NUM_COORDS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     CRC32_FIELD_NUMBER: _ClassVar[int]
-    SIGNS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
     round: int
     num_coords: int
     offset: int
     last: bool
     crc32: int
-    signs: bytes
-    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., signs: _Optional[bytes] = ...) -> None: ...
+    data: bytes
+    encoding: Encoding
+    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., data: _Optional[bytes] = ..., encoding: _Optional[_Union[Encoding, str]] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("model_digest",)
@@ -108,14 +127,14 @@ class Goodbye(_message.Message):
     def __init__(self, model_digest: _Optional[bytes] = ...) -> None: ...
 
 class ClientMessage(_message.Message):
-    __slots__ = ("attach", "vote", "goodbye")
+    __slots__ = ("attach", "update", "goodbye")
     ATTACH_FIELD_NUMBER: _ClassVar[int]
-    VOTE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
     attach: Attach
-    vote: Vote
+    update: Update
     goodbye: Goodbye
-    def __init__(self, attach: _Optional[_Union[Attach, _Mapping]] = ..., vote: _Optional[_Union[Vote, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+    def __init__(self, attach: _Optional[_Union[Attach, _Mapping]] = ..., update: _Optional[_Union[Update, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
 
 class RoundStart(_message.Message):
     __slots__ = ("round", "model_digest")
@@ -126,22 +145,24 @@ class RoundStart(_message.Message):
     def __init__(self, round: _Optional[int] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "signs", "model_digest")
+    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "data", "model_digest", "encoding")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     NUM_COORDS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     CRC32_FIELD_NUMBER: _ClassVar[int]
-    SIGNS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
     round: int
     num_coords: int
     offset: int
     last: bool
     crc32: int
-    signs: bytes
+    data: bytes
     model_digest: bytes
-    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., signs: _Optional[bytes] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+    encoding: Encoding
+    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., data: _Optional[bytes] = ..., model_digest: _Optional[bytes] = ..., encoding: _Optional[_Union[Encoding, str]] = ...) -> None: ...
 
 class Stop(_message.Message):
     __slots__ = ("reason", "rounds_done", "outcome")

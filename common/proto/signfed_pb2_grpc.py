@@ -67,7 +67,7 @@ class ParameterServerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Train(self, request_iterator, context):
-        """One long-lived stream per client: votes up, decisions down.
+        """One long-lived stream per client: updates up, decisions down.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

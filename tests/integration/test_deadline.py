@@ -14,7 +14,7 @@ import numpy as np
 
 from common.codec import coin_rng, pack_signs, unpack_signs
 from common.config import AggregatorConfig
-from common.aggregators import create_aggregator
+from common.algorithms import create_aggregator
 from tests.integration.processes import read_metrics, wait_for
 from tests.integration.raw import admit
 

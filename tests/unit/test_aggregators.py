@@ -6,10 +6,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from common.config import AggregatorConfig
-from common.aggregators import Aggregator, available, create_aggregator, register
 from common.aggregators.bits import count_planes, majority_packed, tie_coin
 from common.aggregators.llr import block_size
+from common.algorithms import available, create_aggregator, register
+from common.algorithms.signs import SignAlgorithm
+from common.config import AggregatorConfig
 from tests.unit.reference import ReferenceVoter
 
 
@@ -136,21 +137,21 @@ def test_majority_packed_needs_a_coin_for_even_cohorts() -> None:
 
 
 def test_registry() -> None:
-    assert available() == ("llr", "mv")
+    assert available() == ("llr", "mv", "sgd")
     assert create_aggregator(AggregatorConfig(algorithm="mv"), 10).name == "mv"
     assert create_aggregator(AggregatorConfig(algorithm="llr"), 10).name == "llr"
-    with pytest.raises(ValueError, match="unknown aggregator 'median'; available: llr, mv"):
+    with pytest.raises(ValueError, match="unknown algorithm 'median'; available: llr, mv, sgd"):
         create_aggregator(AggregatorConfig(algorithm="median"), 10)
     with pytest.raises(ValueError, match="already registered"):
 
         @register
-        class Impostor(Aggregator):
+        class Impostor(SignAlgorithm):
             name = "mv"
 
-            def aggregate(self, votes, client_ids, round_index):  # type: ignore[no-untyped-def]
-                return votes[0]
+            def aggregator(self, num_coords, config):  # type: ignore[no-untyped-def]
+                raise AssertionError("never built")
 
-    assert available() == ("llr", "mv")
+    assert available() == ("llr", "mv", "sgd")
     with pytest.raises(ValueError, match="at least one coordinate"):
         create_aggregator(AggregatorConfig(), 0)
 

@@ -8,7 +8,7 @@ import numpy.typing as npt
 import pytest
 
 from common.config import AggregatorConfig
-from common.aggregators import create_aggregator
+from common.algorithms import create_aggregator
 from common.aggregators.bits import tie_coin
 from common.aggregators.weights import llr_weight
 

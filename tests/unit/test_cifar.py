@@ -18,7 +18,8 @@ from common import cifar
 from common import fetch as fetch_module
 from common.data import load_dataset
 from common.models import ResNet56, as_model_input, build_model
-from common.params import get_flat, get_flat_grad, num_params, set_flat, sign_step
+from common.params import get_flat, get_flat_grad, num_params, set_flat
+from common.step import sign_step
 from signfed.cli import build_parser
 from signfed.cli import main as cli_main
 

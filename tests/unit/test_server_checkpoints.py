@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.config import AggregatorConfig, ConfigError, RunConfig, config_json
+from common.aggregators import Aggregator
+from common.algorithms import create_aggregator
+from common.config import PROTOCOL_VERSION, AggregatorConfig, ConfigError, RunConfig, config_json
 from common.config import run_config_from_json as from_json
-from common.aggregators import Aggregator, create_aggregator
 from server.checkpoints import CHECKPOINT, ServerState, load_server_state, save_server_state
 from server.membership import Membership
 
@@ -77,8 +78,8 @@ def test_config_json_round_trip() -> None:
 
 def test_membership_snapshot_restores_ids_by_name() -> None:
     m = Membership(capacity=3)
-    a = m.join(version="signfed.v1", name="a", batch_size=4, requested_id=-1)
-    m.join(version="signfed.v1", name="b", batch_size=0, requested_id=2)
+    a = m.join(version=PROTOCOL_VERSION, name="a", batch_size=4, requested_id=-1)
+    m.join(version=PROTOCOL_VERSION, name="b", batch_size=0, requested_id=2)
     snapshot = m.snapshot()
     assert snapshot == [
         {"client_id": 0, "name": "a", "batch_size": 4},
@@ -86,10 +87,10 @@ def test_membership_snapshot_restores_ids_by_name() -> None:
     ]
     restored = Membership(capacity=3)
     restored.restore(snapshot)
-    again = restored.join(version="signfed.v1", name="b", batch_size=0, requested_id=-1)
+    again = restored.join(version=PROTOCOL_VERSION, name="b", batch_size=0, requested_id=-1)
     assert again.client_id == 2
     assert (
-        restored.join(version="signfed.v1", name="c", batch_size=0, requested_id=-1).client_id == 1
+        restored.join(version=PROTOCOL_VERSION, name="c", batch_size=0, requested_id=-1).client_id == 1
     )
     # Old sessions do not survive a restart: everyone joins again.
     with pytest.raises(Exception, match="call Join first"):

@@ -13,7 +13,8 @@ import torch
 
 from common.config import AggregatorConfig, ConfigError, RunConfig
 from common.data import Dataset, load_dataset
-from signfed.simulation import CHECKPOINT, Simulation, SimulationConfig
+from server.checkpoints import CHECKPOINT
+from signfed.simulation import Simulation, SimulationConfig
 
 TIMING = ("seconds", "round_ms", "aggregate_ms")
 
@@ -82,7 +83,7 @@ def test_a_checkpoint_of_other_settings_is_refused_and_kept(
     with pytest.raises(ZeroDivisionError):
         sim.run_all()
     other = SimulationConfig(_run(learning_rate=0.02), out_dir=str(out))
-    with pytest.raises(ConfigError, match="belongs to another run.*learning_rate"):
+    with pytest.raises(ConfigError, match="belongs to a run with other settings.*learning_rate"):
         Simulation(other, digits).run_all()
     assert (out / CHECKPOINT).exists()
 
@@ -91,7 +92,7 @@ def test_sgd_steps_by_the_batch_weighted_mean_gradient(digits: Dataset, tmp_path
     run = _run(rounds=1, aggregator=AggregatorConfig(algorithm="sgd"))
     sim = Simulation(SimulationConfig(run, out_dir=str(tmp_path)), digits)
     x0 = sim.master.flat.copy()
-    gradients = [t.gradient(x0, 0) for t in sim.trainers]
+    gradients = [t.gradient(x0, 0) for t in sim.pool.trainers]
     record = sim.step(0)
     expected = sum(b * g.astype(np.float64) for b, g in zip((4, 8, 64), gradients, strict=True))
     step = x0.astype(np.float64) - sim.master.flat

@@ -1,0 +1,54 @@
+"""RunConfig <-> the RunSettings message a Join reply carries: both directions in one
+place, so a new run setting cannot reach one side and not the other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.algorithms import get_algorithm
+from common.codecs import codec_for_wire
+from common.config import AggregatorConfig, RunConfig, WireConfig
+from common.proto import signfed_pb2 as pb
+
+
+def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSettings:
+    """What the server announces; the encodings resolved (never the algorithm's '')."""
+    update, decision = get_algorithm(run.aggregator.algorithm).encodings(run)
+    return pb.RunSettings(
+        algorithm=run.aggregator.algorithm,
+        dataset=run.dataset,
+        model=run.model,
+        num_params=num_params,
+        learning_rate=run.learning_rate,
+        lr_schedule=run.lr_schedule,
+        rounds=run.rounds,
+        seed=run.seed,
+        digest_every=run.digest_every,
+        partition=run.partition,
+        num_clients=run.num_clients,
+        classes_per_client=run.classes_per_client,
+        chunk_bytes=wire.chunk_bytes,
+        dirichlet_alpha=run.dirichlet_alpha,
+        update_encoding=update.wire_id,  # type: ignore[arg-type]
+        decision_encoding=decision.wire_id,  # type: ignore[arg-type]
+    )
+
+
+def run_config_from(settings: pb.RunSettings) -> RunConfig:
+    """The run as the server announced it (what a client trains with)."""
+    return RunConfig(
+        dataset=settings.dataset,
+        model=settings.model,
+        num_clients=settings.num_clients,
+        rounds=settings.rounds,
+        learning_rate=float(np.float32(settings.learning_rate)),
+        lr_schedule=settings.lr_schedule or "constant",
+        seed=settings.seed,
+        partition=settings.partition,
+        classes_per_client=settings.classes_per_client,
+        dirichlet_alpha=settings.dirichlet_alpha,
+        digest_every=settings.digest_every,
+        update_encoding=codec_for_wire(settings.update_encoding).name,
+        decision_encoding=codec_for_wire(settings.decision_encoding).name,
+        aggregator=AggregatorConfig(algorithm=settings.algorithm),
+    )

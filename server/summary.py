@@ -1,0 +1,46 @@
+"""summary.json's fields besides the metrics totals: one schema for every runner.
+
+The server (networked, `signfed server` / `local` / compose) and the in-process
+simulation write the same keys, so reports, tests and people read either alike.
+Where a runner has nothing to say (the simulation has no client replicas), the value
+says so: 0 clients reported, `replicas_identical` null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from common.config import RunConfig
+from server.engine import RoundEngine
+
+
+def summary_fields(
+    *,
+    runner: str,
+    run: RunConfig,
+    engine: RoundEngine,
+    rounds: int,
+    model_digest: bytes,
+    wall_seconds: float,
+    error: str | None = None,
+    replica_digests: dict[int, bytes] | None = None,
+    replicas_identical: bool | None = None,
+) -> dict[str, Any]:
+    digests = replica_digests or {}
+    return {
+        "runner": runner,  # "server" or "simulate"
+        "rounds": rounds,
+        "algorithm": run.aggregator.algorithm,
+        "update_encoding": engine.update_codec.name,
+        "decision_encoding": engine.decision_codec.name,
+        "num_params": engine.num_params,
+        "model_digest": model_digest.hex(),
+        # Each client's final replica, by client id, as it reported in its Goodbye.
+        "clients_reported": len(digests),
+        "replica_digests": {str(i): d.hex() for i, d in sorted(digests.items())},
+        "replicas_identical": replicas_identical,
+        "error": error,
+        "config": asdict(run),
+        "wall_seconds": round(wall_seconds, 3),
+    }
