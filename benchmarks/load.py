@@ -32,10 +32,11 @@ import grpc
 import numpy as np
 
 from common.codec import coin_rng, pack_signs
+from common.codecs import get_codec
 from common.config import PROTOCOL_VERSION, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
-from common.wire import grpc_options, vote_messages
+from common.wire import grpc_options, update_messages
 
 CLIENTS_PER_CHANNEL = 25  # streams share a channel's HTTP/2 connection, as a NAT'd site would
 
@@ -54,7 +55,10 @@ async def _light_client(stub: pb_grpc.ParameterServerStub, name: str, seed: int)
     )
     n, chunk = int(reply.settings.num_params), int(reply.settings.chunk_bytes)
     rounds = int(reply.settings.rounds)
-    packed = pack_signs(np.random.default_rng(seed).standard_normal(n), coin_rng(seed))
+    codec = get_codec("sign1")  # what llr and mv (--algorithm's choices) send
+    payload = codec.encode(
+        pack_signs(np.random.default_rng(seed).standard_normal(n), coin_rng(seed))
+    )
     outbox: asyncio.Queue[pb.ClientMessage | None] = asyncio.Queue()
     outbox.put_nowait(
         pb.ClientMessage(attach=pb.Attach(client_id=reply.client_id, session=reply.session))
@@ -65,7 +69,7 @@ async def _light_client(stub: pb_grpc.ParameterServerStub, name: str, seed: int)
             yield message
 
     def vote(round_index: int) -> None:
-        for message in vote_messages(round_index, packed, n, chunk):
+        for message in update_messages(round_index, payload, codec, n, chunk):
             outbox.put_nowait(message)
 
     voted = 0

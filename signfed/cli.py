@@ -2,6 +2,10 @@
 
 Subcommands import what they need when they run: `signfed status` (the compose
 healthcheck) must not pay for importing torch.
+
+Exit codes: 2 for a usage error (a bad flag or value, an unreadable --config: one
+`signfed...: error:` line, no traceback), 1 for a failure at run time; `signfed client`
+adds 75 (client/outcome.py).
 """
 
 from __future__ import annotations
@@ -10,10 +14,20 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 from common.config import ConfigError
 from common.fetch import FETCHABLE, SOURCE_HELP
 from signfed import options
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit 2: argparse would print the usage first, 30 lines
+    for `signfed server`, and the line that says what is wrong scrolls away."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -42,6 +56,7 @@ def _client(args: argparse.Namespace) -> int:
 
     from client import outcome
     from client.session import ClientSession
+    from common.data import DataError
 
     config = options.client_config(args)
     torch.set_num_threads(config.threads)
@@ -59,6 +74,9 @@ def _client(args: argparse.Namespace) -> int:
     except outcome.ServerGone as exc:  # the only ConnectionError a session lets out
         print(f"signfed client: {exc}", file=sys.stderr)
         return outcome.EXIT_TEMPFAIL
+    except DataError as exc:  # the server named a dataset this machine lacks: run time, 1
+        print(f"signfed client: {exc}", file=sys.stderr)
+        return outcome.EXIT_FAILED
     logging.getLogger("signfed").info(
         "client done: %d rounds, %d resyncs, digest %s",
         result.rounds_done,
@@ -112,6 +130,11 @@ def _batch_modes(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from signfed.status import run_status
 
+    # Checked here, not left to gRPC: it would answer them as a server that is down (1).
+    if ":" not in args.server:
+        raise ConfigError(f"--server must be HOST:PORT, got {args.server!r}")
+    if not args.timeout > 0:  # NaN too
+        raise ConfigError(f"--timeout must be > 0, got {args.timeout}")
     return run_status(args)
 
 
@@ -128,12 +151,14 @@ def _token(args: argparse.Namespace) -> int:
 def _fetch(args: argparse.Namespace) -> int:
     from common.fetch import main as fetch_main
 
+    if args.source and not Path(args.source).exists():  # a flag naming nothing: usage, 2
+        raise ConfigError(f"--source {args.source}: no such file or directory")
     source = ["--source", args.source] if args.source else []
     return fetch_main(["--dataset", args.dataset, "--data-dir", args.data_dir, *source])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(  # its subcommands' parsers are _Parsers too (argparse's parser_class)
         prog="signfed", description="IT-signSGD: 1-bit federated training over gRPC"
     )
     options.add_log_options(parser)
@@ -149,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     client = sub.add_parser("client", help="run one client against a server")
     options.add_client_options(client)
     options.add_wire_options(client)
+    options.add_config_option(client)
     client.set_defaults(handler=_client)
 
     local = sub.add_parser("local", help="a server and M client processes on 127.0.0.1")
@@ -161,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser(
         "simulate", help="all clients in one process, no gRPC: same bits as `local`"
     )
-    options.add_run_options(simulate, options.SIMULATED_ALGORITHMS)
+    options.add_run_options(simulate)
     options.add_wire_options(simulate)
     options.add_simulate_options(simulate)
     options.add_config_option(simulate)
@@ -222,11 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    try:
+        logging.basicConfig(
+            level=args.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
+    except ValueError as exc:  # "Unknown level: 'x'": a bad value like any other, 2
+        print(f"{parser.prog}: error: --log-level: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.handler(args))
     except ConfigError as exc:  # the message names the flag (or the file) to change

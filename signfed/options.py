@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from client.config import ClientConfig
-from common import flags
+from common import algorithms, flags
 from common.config import (
     AggregatorConfig,
     ConfigError,
@@ -31,14 +31,13 @@ from server.config import ServerConfig
 from signfed.experiment_config import BatchModesConfig
 from signfed.simulation_config import SimulationConfig
 
-ALGORITHMS = ("llr", "mv")  # what the networked server decodes
-SIMULATED_ALGORITHMS = (*ALGORITHMS, "sgd")  # sgd: float32 averaging, simulation only
 # The configuration a --config file feeds, by command; RunConfig's fields stand at the
 # top of the file, nested ones as tables ("aggregator", "wire").
 CONFIG_OF: dict[str, type] = {
     "server": ServerConfig,
     "local": ServerConfig,  # the run and wire settings, --out, --data-dir, --overwrite
     "simulate": SimulationConfig,
+    "client": ClientConfig,  # its own fields; "wire" as a table
 }
 _SECURITY = ("tls_cert", "tls_key", "tls_client_ca", "tokens", "tokens_file",
              "token_secret_file")  # fmt: skip
@@ -63,9 +62,7 @@ def _add_required(group: Any, flag: str, help: str) -> None:
     group.add_argument(flag, default=default, required=default is None, help=help)
 
 
-def add_run_options(
-    parser: argparse.ArgumentParser, algorithms: tuple[str, ...] = ALGORITHMS
-) -> None:
+def add_run_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training run (the server hands these to every client)")
     flags.add_flags(g, RunConfig)
     _add(
@@ -77,7 +74,8 @@ def add_run_options(
         type=int,
     )
     a = parser.add_argument_group("aggregation")
-    flags.add_flags(a, AggregatorConfig, choices={"algorithm": algorithms})
+    # The registry's names (common/algorithms): every command runs every algorithm.
+    flags.add_flags(a, AggregatorConfig, choices={"algorithm": algorithms.available()})
 
 
 def add_wire_options(parser: argparse.ArgumentParser) -> None:

@@ -22,9 +22,11 @@ import numpy as np
 import pytest
 
 from common.codec import unpack_signs
+from common.codecs import get_codec
 from common.config import WireConfig
-from common.params import digest, sign_step
+from common.params import digest
 from common.proto import signfed_pb2 as pb
+from common.step import sign_step
 from common.wire import Reassembler
 from tests.fuzz.hostile import Hostile, Peer
 from tests.integration.raw import admit
@@ -93,13 +95,15 @@ def assert_unharmed(arena: Arena, caplog: pytest.LogCaptureFixture) -> None:
 
 
 def receive_decision(peer: Peer, num_params: int) -> tuple[int, np.ndarray]:
-    """(round, (N/8,) packed signs) of the next Decision, reassembled from its chunks."""
-    assembler = Reassembler(num_params)
+    """(round, (N/8,) packed signs) of the next Decision, reassembled from its chunks;
+    every chunk must say SIGN1 (the arena's run is llr)."""
+    assert peer.reply.settings.decision_encoding == pb.SIGN1
+    assembler = Reassembler(num_params, None, get_codec("sign1"))
     while True:
         message = peer.receive()
         assert message.WhichOneof("kind") == "decision", message
         d = message.decision
-        packed = assembler.add(d.round, d.num_coords, d.offset, d.signs, d.last, d.crc32)
+        packed = assembler.add(d.round, d.num_coords, d.offset, d.data, d.last, d.crc32, d.encoding)
         if packed is not None:
             return d.round, packed
 

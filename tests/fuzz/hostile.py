@@ -139,16 +139,18 @@ class Peer:
         return message
 
     def vote(self, round_index: int, seed: int) -> None:
+        """Random packed signs of the whole model: one Update in SIGN1."""
         n = int(self.reply.settings.num_params)
         packed = pack_signs(np.random.default_rng(seed).standard_normal(n), coin_rng(seed))
-        vote = pb.Vote(
+        update = pb.Update(
             round=round_index,
             num_coords=n,
             last=True,
             crc32=checksum(packed),
-            signs=packed.tobytes(),
+            data=packed.tobytes(),
+            encoding=pb.SIGN1,
         )
-        self.outbox.put(pb.ClientMessage(vote=vote))
+        self.outbox.put(pb.ClientMessage(update=update))
 
     def fetch_model(self) -> np.ndarray:
         """(N,) float32: the master model, x^round."""

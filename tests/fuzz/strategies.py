@@ -17,11 +17,13 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any, NamedTuple
 
+import numpy as np
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from common.codec import checksum, packed_size
+from common.codecs import Codec, get_codec
 
 EXAMPLES_OVERRIDE = int(os.environ.get("SIGNFED_FUZZ_EXAMPLES") or 0)
 
@@ -144,8 +146,19 @@ def requested_ids(capacity: int) -> st.SearchStrategy[int | None]:
 # ---- chunked payloads ------------------------------------------------------------------
 
 
+SIGN1 = get_codec("sign1")
+# The dense wire formats, restated from the proto's comments rather than taken from
+# common/codecs.py: (little-endian unsigned word, exponent bits). A value is NaN or
+# infinite exactly when all its exponent bits are set.
+DENSE_WORDS = {
+    "float32": ("<u4", 0x7F800000),
+    "float16": ("<u2", 0x7C00),
+    "bfloat16": ("<u2", 0x7F80),
+}
+
+
 class Chunk(NamedTuple):
-    """One Vote/Decision chunk, in Reassembler.add's argument order."""
+    """One Update/Decision chunk, in Reassembler.add's argument order."""
 
     round_index: int
     num_coords: int
@@ -153,6 +166,7 @@ class Chunk(NamedTuple):
     data: bytes
     last: bool
     crc32: int
+    encoding: int
 
 
 def clean_payload(raw: bytes, num_coords: int) -> bytes:
@@ -163,14 +177,36 @@ def clean_payload(raw: bytes, num_coords: int) -> bytes:
     return bytes(payload)
 
 
-@st.composite
-def payloads(draw: st.DrawFn, num_coords: int) -> bytes:
-    size = packed_size(num_coords)
-    return clean_payload(draw(st.binary(min_size=size, max_size=size)), num_coords)
+def non_finite(codec_name: str, payload: bytes) -> np.ndarray:
+    """(N,) bool: which values of a dense payload are NaN or infinite."""
+    word, exponent = DENSE_WORDS[codec_name]
+    return (np.frombuffer(payload, word) & exponent) == exponent  # type: ignore[no-any-return]
+
+
+def finite_payload(codec_name: str, raw: bytes) -> bytes:
+    """`raw` (whole words) with every NaN or infinity made finite: the lowest exponent
+    bit cleared, the rest of the word (sign, mantissa) kept as drawn."""
+    word, exponent = DENSE_WORDS[codec_name]
+    values = np.frombuffer(raw, word).copy()
+    lowest = exponent & -exponent
+    values[non_finite(codec_name, raw)] &= ~np.array(lowest, word)
+    return values.tobytes()
 
 
 @st.composite
-def valid_chunks(draw: st.DrawFn, payload: bytes, num_coords: int, round_index: int) -> list[Chunk]:
+def payloads(draw: st.DrawFn, num_coords: int, codec: Codec = SIGN1) -> bytes:
+    """A valid payload of `codec`: any bits that it accepts."""
+    size = codec.max_size(num_coords)
+    raw = draw(st.binary(min_size=size, max_size=size))
+    if codec.name == "sign1":
+        return clean_payload(raw, num_coords)
+    return finite_payload(codec.name, raw)
+
+
+@st.composite
+def valid_chunks(
+    draw: st.DrawFn, payload: bytes, num_coords: int, round_index: int, codec: Codec = SIGN1
+) -> list[Chunk]:
     """The payload cut at random points (not necessarily evenly), CRC on the last chunk."""
     cuts: list[int] = []
     if len(payload) > 1:
@@ -180,7 +216,7 @@ def valid_chunks(draw: st.DrawFn, payload: bytes, num_coords: int, round_index: 
     spans = list(pairwise(bounds))
     crc = checksum(payload)
     return [
-        Chunk(round_index, num_coords, a, payload[a:b], i == len(spans) - 1, crc)
+        Chunk(round_index, num_coords, a, payload[a:b], i == len(spans) - 1, crc, codec.wire_id)
         for i, (a, b) in enumerate(spans)
     ]
 
@@ -198,6 +234,8 @@ def _mutate_field(chunk: Chunk, field: str, draw: st.DrawFn) -> Chunk:
         value = not chunk.last
     elif field == "crc32":
         value = draw(UINT32)
+    elif field == "encoding":  # another codec's, unset (a v1 Vote), or any enum number
+        value = draw(st.one_of(st.integers(0, 4), INT32))
     else:  # data: flip a byte, cut it short, or make it longer
         data = bytearray(chunk.data)
         how = draw(st.sampled_from(["flip", "cut", "extend"]))
@@ -211,15 +249,30 @@ def _mutate_field(chunk: Chunk, field: str, draw: st.DrawFn) -> Chunk:
     return chunk._replace(**{field: value})
 
 
+def _plant_non_finite(draw: st.DrawFn, payload: bytes, codec_name: str) -> bytes:
+    """One value of a dense payload replaced by NaN or an infinity."""
+    word, exponent = DENSE_WORDS[codec_name]
+    values = np.frombuffer(payload, word).copy()
+    mantissa = draw(st.sampled_from([0, 1]))  # 0: infinity, 1: a NaN
+    sign = draw(st.sampled_from([0, 1])) << (8 * np.dtype(word).itemsize - 1)
+    values[draw(st.integers(0, len(values) - 1))] = exponent | mantissa | sign
+    return values.tobytes()
+
+
 @st.composite
-def hostile_chunks(draw: st.DrawFn, num_coords: int, round_index: int = 0) -> list[Chunk]:
+def hostile_chunks(
+    draw: st.DrawFn, num_coords: int, round_index: int = 0, codec: Codec = SIGN1
+) -> list[Chunk]:
     """A valid chunk sequence with fields mutated and chunks dropped, repeated, swapped
     or inserted; sometimes left valid, so acceptance is exercised too."""
-    payload = draw(payloads(num_coords))
-    if num_coords % 8 and draw(st.integers(0, 9)) == 0:  # a set padding bit, CRC to match
-        payload = payload[:-1] + bytes([payload[-1] | 0x80])
-    chunks = draw(valid_chunks(payload, num_coords, round_index))
-    fields = ["round_index", "num_coords", "offset", "data", "last", "crc32"]
+    payload = draw(payloads(num_coords, codec))
+    if draw(st.integers(0, 9)) == 0:  # content the codec must refuse, CRC to match
+        if codec.name == "sign1" and num_coords % 8:  # a set padding bit
+            payload = payload[:-1] + bytes([payload[-1] | 0x80])
+        elif codec.name != "sign1" and payload:
+            payload = _plant_non_finite(draw, payload, codec.name)
+    chunks = draw(valid_chunks(payload, num_coords, round_index, codec))
+    fields = ["round_index", "num_coords", "offset", "data", "last", "crc32", "encoding"]
     for _ in range(draw(st.integers(0, 4))):
         op = draw(st.sampled_from(["field", "field", "drop", "repeat", "swap", "insert"]))
         i = draw(st.integers(0, len(chunks) - 1)) if chunks else 0
@@ -233,7 +286,7 @@ def hostile_chunks(draw: st.DrawFn, num_coords: int, round_index: int = 0) -> li
             j = draw(st.integers(0, len(chunks) - 1))
             chunks[i], chunks[j] = chunks[j], chunks[i]
         elif op == "insert":
-            size = packed_size(num_coords)
+            size = codec.max_size(num_coords)
             chunks.insert(
                 i,
                 Chunk(
@@ -243,6 +296,7 @@ def hostile_chunks(draw: st.DrawFn, num_coords: int, round_index: int = 0) -> li
                     draw(st.binary(max_size=size + 2)),
                     draw(st.booleans()),
                     draw(UINT32),
+                    draw(st.one_of(st.just(codec.wire_id), st.integers(0, 4))),
                 ),
             )
     return chunks

@@ -14,9 +14,10 @@ import grpc
 import pytest
 
 from common.codec import coin_rng, pack_signs, packed_size
+from common.codecs import get_codec
 from common.config import PROTOCOL_VERSION, WireConfig
 from common.proto import signfed_pb2 as pb
-from common.wire import vote_messages
+from common.wire import update_messages
 from tests.fuzz.hostile import Hostile
 
 Code = grpc.StatusCode
@@ -98,13 +99,15 @@ def test_a_vote_longer_than_the_model_needs_is_invalid_argument(
         assert c.receive().start.round == 0
     n = int(bad.reply.settings.num_params)
     packed = pack_signs(coin_rng(5).standard_normal(n), coin_rng(5))
-    chunks = vote_messages(0, packed, n, WIRE.chunk_bytes)
+    chunks = update_messages(0, packed.tobytes(), get_codec("sign1"), n, WIRE.chunk_bytes)
     assert len(chunks) == -(-packed_size(n) // WIRE.chunk_bytes) > 1
     for message in chunks:
-        message.vote.last = False
+        message.update.last = False
         bad.send(message)
-    extra = pb.Vote(round=0, num_coords=n, offset=packed_size(n), last=True, signs=b"\0")
-    bad.send(pb.ClientMessage(vote=extra))
+    extra = pb.Update(
+        round=0, num_coords=n, offset=packed_size(n), last=True, data=b"\0", encoding=pb.SIGN1
+    )
+    bad.send(pb.ClientMessage(update=extra))
     assert bad.status_of_stream() == Code.INVALID_ARGUMENT
     good.vote(0)
     assert good.receive().decision.round == 0

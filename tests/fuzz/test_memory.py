@@ -22,8 +22,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from common.config import PROTOCOL_VERSION
 from common.proto import signfed_pb2 as pb
-from server.coordinator import Link
+from server.links import Link
 from tests.fuzz.arena import Arena, assert_pair_completes_rounds, assert_unharmed
 
 Code = grpc.StatusCode
@@ -31,9 +32,12 @@ Code = grpc.StatusCode
 
 def _empty_chunks(arena: Arena, count: int) -> Iterator[bytes]:
     """mallory's Attach, then `count` empty, never-last vote chunks: each one is valid on
-    its own, so the stream is never refused; then the half-close."""
+    its own (the run's encoding included), so the stream is never refused; then the
+    half-close."""
     yield arena.mallory.attach_message().SerializeToString()
-    empty = pb.ClientMessage(vote=pb.Vote(round=0, num_coords=arena.num_params))
+    empty = pb.ClientMessage(
+        update=pb.Update(round=0, num_coords=arena.num_params, encoding=pb.SIGN1)
+    )
     chunk = empty.SerializeToString()
     for _ in range(count):
         yield chunk
@@ -65,11 +69,15 @@ def _hostile_batch(arena: Arena, rounds: int) -> dict[Code, int]:
     hostile, n = arena.hostile, arena.num_params
     attach = arena.mallory.attach_message().SerializeToString()
     forged = pb.ClientMessage(attach=pb.Attach(client_id=0, session=b"f" * 16))
-    part = pb.ClientMessage(vote=pb.Vote(round=0, num_coords=n, signs=b"\1" * 300))
-    wrong = pb.ClientMessage(vote=pb.Vote(round=0, num_coords=n + 1, signs=b"\1" * 300))
+    part = pb.ClientMessage(
+        update=pb.Update(round=0, num_coords=n, data=b"\1" * 300, encoding=pb.SIGN1)
+    )
+    wrong = pb.ClientMessage(
+        update=pb.Update(round=0, num_coords=n + 1, data=b"\1" * 300, encoding=pb.SIGN1)
+    )
     goodbye = pb.ClientMessage(goodbye=pb.Goodbye(model_digest=b"g" * 3000))
     half = [attach, part.SerializeToString()]
-    stranger = pb.JoinRequest(protocol_version="signfed.v1", client_name="stranger")
+    stranger = pb.JoinRequest(protocol_version=PROTOCOL_VERSION, client_name="stranger")
     fetch = pb.FetchModelRequest(client_id=1, session=b"f" * 16)
     codes: dict[Code, int] = {}
     for i in range(rounds):

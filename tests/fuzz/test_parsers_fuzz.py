@@ -1,9 +1,10 @@
-"""Hostile bytes against the protobuf parsers and the sign codec: pure and fast.
+"""Hostile bytes against the protobuf parsers and the payload codecs: pure and fast.
 
 Whatever a peer sends, parsing a signfed message either succeeds or raises
-DecodeError (which the server must turn into a status code), and the codec either
-round-trips or raises ValueError. Example budget: tests/fuzz/strategies.py
-(SIGNFED_FUZZ_EXAMPLES=N for longer local runs).
+DecodeError (which the server must turn into a status code); a payload either decodes
+to a row that is all it said or raises PayloadError; the sign packing either
+round-trips or raises ValueError, and so does encoding any floats. Example budget:
+tests/fuzz/strategies.py (SIGNFED_FUZZ_EXAMPLES=N for longer local runs).
 """
 
 from __future__ import annotations
@@ -25,19 +26,42 @@ from common.codec import (
     unpack_bits,
     unpack_signs,
 )
+from common.codecs import PayloadError, available, get_codec
+from common.config import PROTOCOL_VERSION
 from common.proto import signfed_pb2 as pb
-from tests.fuzz.strategies import budget, mutated, protobuf_shaped
+from tests.fuzz.strategies import DENSE_WORDS, budget, mutated, non_finite, protobuf_shaped
 
 # Every message type that crosses the wire, with one valid instance to mutate.
 VALID = {
     pb.ClientMessage: pb.ClientMessage(
-        vote=pb.Vote(round=3, num_coords=20, offset=0, last=True, crc32=7, signs=b"\1\2\3")
+        update=pb.Update(
+            round=3,
+            num_coords=20,
+            offset=0,
+            last=True,
+            crc32=7,
+            data=b"\1\2\3",
+            encoding=pb.SIGN1,
+        )
     ),
     pb.ServerMessage: pb.ServerMessage(
-        decision=pb.Decision(round=3, num_coords=20, last=True, signs=b"\1\2\3", model_digest=b"d")
+        decision=pb.Decision(
+            round=3,
+            num_coords=20,
+            last=True,
+            data=b"\0" * 40,
+            model_digest=b"d",
+            encoding=pb.FLOAT16,
+        )
     ),
-    pb.JoinRequest: pb.JoinRequest(protocol_version="signfed.v1", client_name="a", batch_size=4),
-    pb.JoinReply: pb.JoinReply(client_id=1, session=b"s" * 16, settings=pb.RunSettings(seed=1)),
+    pb.JoinRequest: pb.JoinRequest(
+        protocol_version=PROTOCOL_VERSION, client_name="a", batch_size=4
+    ),
+    pb.JoinReply: pb.JoinReply(
+        client_id=1,
+        session=b"s" * 16,
+        settings=pb.RunSettings(seed=1, update_encoding=pb.SIGN1, decision_encoding=pb.SIGN1),
+    ),
     pb.FetchModelRequest: pb.FetchModelRequest(client_id=1, session=b"s" * 16),
     pb.ModelChunk: pb.ModelChunk(round=1, num_params=2, data=b"\0" * 8, last=True),
     pb.StatusRequest: pb.StatusRequest(),
@@ -120,3 +144,77 @@ def test_sign_bits_of_any_floats(values: list[float], seed: int) -> None:
 def test_checksum_of_a_strided_array_is_crc32_of_its_bytes(data: bytes, step: int) -> None:
     view = np.frombuffer(data, dtype=np.uint8)[::step]
     assert checksum(view) == zlib.crc32(view.tobytes()) == checksum(view.tobytes())
+
+
+@st.composite
+def _received_payloads(draw: st.DrawFn) -> tuple[str, int, bytes]:
+    """A codec, a model size and bytes of about its payload's length (mostly exact)."""
+    name = draw(st.sampled_from(available()))
+    n = draw(st.integers(0, 40))
+    size = max(get_codec(name).max_size(n) + draw(st.sampled_from([0, 0, 0, -1, 1, 2])), 0)
+    return name, n, draw(st.binary(min_size=size, max_size=size))
+
+
+@budget(400)
+@given(_received_payloads())
+def test_any_received_payload_decodes_to_what_it_said_or_raises_payload_error(
+    case: tuple[str, int, bytes],
+) -> None:
+    """The codec's refusals, predicted from the wire format alone: a wrong length, a
+    set sign1 padding bit, a dense NaN or infinity. Anything else decodes, to a row
+    that encodes back to the very bytes received."""
+    name, n, data = case
+    codec = get_codec(name)
+    if len(data) != codec.max_size(n):
+        refused = True
+    elif name == "sign1":
+        refused = bool(n % 8 and data[-1] >> (n % 8))
+    else:
+        refused = bool(non_finite(name, data).any())
+    if refused:
+        with pytest.raises(PayloadError):
+            codec.decode(data, n)
+        return
+    row = codec.decode(data, n)
+    values = codec.values(row, n)
+    assert values.shape == (n,) and values.dtype == np.float32 and np.isfinite(values).all()
+    assert codec.encode(row) == data
+
+
+# Where rounding to nearest overflows: past the largest finite value by half a step
+# (a tie there rounds to the even neighbour, infinity).
+OVERFLOW = {
+    "float32": np.inf,
+    "float16": 65520.0,  # 65504 + 16
+    "bfloat16": float(np.array([0x7F7F8000], "<u4").view("<f4")[0]),  # 0x7F7F + half
+}
+# Half the spacing of representable values, relative (normal range) and absolute
+# (below it: half the smallest subnormal step).
+HALF_STEP = {
+    "float32": (0.0, 0.0),
+    "float16": (2.0**-11, 2.0**-25),
+    "bfloat16": (2.0**-8, 2.0**-134),
+}
+
+
+@budget(300)
+@given(
+    st.sampled_from(sorted(DENSE_WORDS)),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=64),
+)
+def test_encoding_any_floats_round_trips_or_raises_value_error(
+    name: str, floats: list[float]
+) -> None:
+    codec, row = get_codec(name), np.array(floats, dtype=np.float32)
+    if not np.isfinite(row).all():
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            codec.encode(row)
+        return
+    if (np.abs(row) >= OVERFLOW[name]).any():
+        with pytest.raises(ValueError, match="range"):
+            codec.encode(row)
+        return
+    back = codec.decode(codec.encode(row), len(row))
+    relative, absolute = HALF_STEP[name]
+    error = np.abs(back.astype(np.float64) - row)
+    assert (error <= np.maximum(relative * np.abs(row.astype(np.float64)), absolute)).all()

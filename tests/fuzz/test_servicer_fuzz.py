@@ -19,6 +19,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from common.codecs import get_codec
 from common.config import PROTOCOL_VERSION
 from common.proto import signfed_pb2 as pb
 from common.wire import PayloadError, Reassembler
@@ -54,6 +55,7 @@ TEMPLATES = {
     "Train": pb.ClientMessage(attach=pb.Attach(client_id=1, session=b"s" * 16)),
 }
 DROP = st.one_of(st.none(), st.sampled_from([0.0, 0.005, 0.02]))
+SIGN1 = get_codec("sign1")  # the arena's run is llr: updates and decisions are signs
 
 
 def _join_codes(request: pb.JoinRequest) -> set[Code]:
@@ -95,7 +97,7 @@ def raw_requests(draw: st.DrawFn) -> tuple[Any, ...]:
 @st.composite
 def odd_joins(draw: st.DrawFn) -> tuple[Any, ...]:
     # Mostly the right version: a wrong one is refused before the name and the id count.
-    version = draw(st.sampled_from([PROTOCOL_VERSION] * 3 + ["", "signfed.v2"]))
+    version = draw(st.sampled_from([PROTOCOL_VERSION] * 3 + ["", "signfed.v1"]))
     name = draw(st.one_of(st.just(CONNECTED), client_names()).filter(lambda s: s != MALLORY))
     request = pb.JoinRequest(protocol_version=version, client_name=name, batch_size=draw(UINT32))
     requested_id = draw(requested_ids(NUM_CLIENTS))
@@ -107,7 +109,8 @@ def odd_joins(draw: st.DrawFn) -> tuple[Any, ...]:
 def _strangers_first_message(draw: st.DrawFn, arena: Arena) -> pb.ClientMessage:
     kind = draw(st.sampled_from(["attach", "attach", "vote", "goodbye", "empty"]))
     if kind == "vote":
-        return pb.ClientMessage(vote=pb.Vote(round=0, num_coords=arena.num_params, last=True))
+        update = pb.Update(round=0, num_coords=arena.num_params, last=True, encoding=pb.SIGN1)
+        return pb.ClientMessage(update=update)
     if kind == "goodbye":
         return pb.ClientMessage(goodbye=pb.Goodbye(model_digest=draw(st.binary(max_size=32))))
     if kind == "empty":
@@ -135,7 +138,9 @@ def intrusions(arena: Arena) -> st.SearchStrategy[tuple[Any, ...]]:
         first = _strangers_first_message(draw, arena)
         rest = draw(st.lists(st.sampled_from(["vote", "empty"]), max_size=2))
         more = [
-            pb.ClientMessage(vote=pb.Vote(round=0, num_coords=arena.num_params))
+            pb.ClientMessage(
+                update=pb.Update(round=0, num_coords=arena.num_params, encoding=pb.SIGN1)
+            )
             if r == "vote"
             else pb.ClientMessage()
             for r in rest
@@ -146,15 +151,14 @@ def intrusions(arena: Arena) -> st.SearchStrategy[tuple[Any, ...]]:
 
 
 def mallory_streams(arena: Arena) -> st.SearchStrategy[tuple[Any, ...]]:
-    """mallory's own session, then mutated vote chunks with Goodbyes, empty messages,
-    second Attaches and oversized messages mixed in."""
+    """mallory's own session, then mutated vote chunks (sign1: the arena's run is llr)
+    with Goodbyes, empty messages, second Attaches and oversized messages mixed in."""
 
     @st.composite
     def _draw(draw: st.DrawFn) -> tuple[Any, ...]:
         round_index = draw(st.sampled_from([0, 0, 1, 2**32 - 1]))
-        items: list[tuple[str, Any]] = [
-            ("vote", c) for c in draw(hostile_chunks(arena.num_params, round_index))
-        ]
+        chunks = hostile_chunks(arena.num_params, round_index, SIGN1)
+        items: list[tuple[str, Any]] = [("vote", c) for c in draw(chunks)]
         for _ in range(draw(st.integers(0, 2))):
             kind = draw(st.sampled_from(["goodbye", "goodbye", "empty", "attach", "oversized"]))
             items.insert(draw(st.integers(0, len(items))), (kind, draw(st.binary(max_size=40))))
@@ -166,15 +170,16 @@ def mallory_streams(arena: Arena) -> st.SearchStrategy[tuple[Any, ...]]:
 def _client_message(arena: Arena, kind: str, value: Any) -> pb.ClientMessage:
     if kind == "vote":
         c: Chunk = value
-        vote = pb.Vote(
+        update = pb.Update(
             round=c.round_index,
             num_coords=c.num_coords,
             offset=c.offset,
             last=c.last,
             crc32=c.crc32,
-            signs=c.data,
+            data=c.data,
+            encoding=c.encoding,  # type: ignore[arg-type]
         )
-        return pb.ClientMessage(vote=vote)
+        return pb.ClientMessage(update=update)
     if kind == "goodbye":
         return pb.ClientMessage(goodbye=pb.Goodbye(model_digest=value))
     if kind == "oversized":  # past max_message_bytes once framed
@@ -190,7 +195,7 @@ def _mallory_codes(arena: Arena, items: list[tuple[str, Any]]) -> set[Code]:
     with FAILED_PRECONDITION; the first error decides. A Goodbye before Stop is accepted
     today and may be refused (FAILED_PRECONDITION) once test_hostile_timing's bug is
     fixed: either is allowed here."""
-    assembler = Reassembler(arena.num_params, WIRE.chunk_bytes)  # as the server does
+    assembler = Reassembler(arena.num_params, WIRE.chunk_bytes, SIGN1)  # as the server does
     allowed: set[Code] = set()
     for kind, value in items:
         if kind == "oversized":

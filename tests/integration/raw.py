@@ -11,10 +11,11 @@ import grpc
 import numpy as np
 
 from common.codec import checksum, coin_rng, pack_signs
+from common.codecs import Codec
 from common.config import PROTOCOL_VERSION, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
-from common.wire import grpc_options
+from common.wire import grpc_options, update_messages
 
 
 @dataclass
@@ -58,6 +59,8 @@ class RawClient:
         return next(self.responses)
 
     def vote(self, round_index: int, seed: int = 0, **overrides: Any) -> None:
+        """One Update message: random packed signs of the whole model, in SIGN1.
+        `overrides` replace any Update field (data=, encoding=, crc32=, last=...)."""
         n = int(self.reply.settings.num_params)
         packed = pack_signs(np.random.default_rng(seed).standard_normal(n), coin_rng(seed))
         fields: dict[str, Any] = dict(
@@ -66,19 +69,30 @@ class RawClient:
             offset=0,
             last=True,
             crc32=checksum(packed),
-            signs=packed.tobytes(),
+            data=packed.tobytes(),
+            encoding=pb.SIGN1,
         )
         fields.update(overrides)
-        self.send(pb.ClientMessage(vote=pb.Vote(**fields)))
+        self.send(pb.ClientMessage(update=pb.Update(**fields)))
 
-    def status_of_stream(self) -> grpc.StatusCode:
-        """Drain the stream and return its final status code."""
+    def update(self, round_index: int, payload: bytes, codec: Codec) -> None:
+        """A payload in any codec, chunked at the size the server announced."""
+        n, chunk = int(self.reply.settings.num_params), int(self.reply.settings.chunk_bytes)
+        for message in update_messages(round_index, payload, codec, n, chunk):
+            self.send(message)
+
+    def end_of_stream(self) -> tuple[grpc.StatusCode, str]:
+        """Drain the stream; its final status code and details."""
         try:
             for _ in self.responses:
                 pass
         except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
-        return grpc.StatusCode.OK
+            return exc.code(), exc.details()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK, ""
+
+    def status_of_stream(self) -> grpc.StatusCode:
+        """Drain the stream and return its final status code."""
+        return self.end_of_stream()[0]
 
     def close(self) -> None:
         self.outbox.put(None)

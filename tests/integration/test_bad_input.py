@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 
+from common.codecs import get_codec
 from common.config import WireConfig
 from common.proto import signfed_pb2 as pb
 from tests.integration.raw import admit
@@ -29,9 +31,14 @@ def _round_completes_for(good: Any) -> None:
 @pytest.mark.parametrize(
     "misbehave,code",
     [
-        (lambda c: c.vote(0, signs=b"\0" * 3), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda c: c.vote(0, data=b"\0" * 3), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda c: c.vote(0, num_coords=7), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda c: c.vote(0, crc32=12345), grpc.StatusCode.INVALID_ARGUMENT),
+        # A v1 client's Vote parses as an Update with no encoding (0): refused.
+        (
+            lambda c: c.vote(0, encoding=pb.ENCODING_UNSPECIFIED),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (lambda c: c.vote(1), grpc.StatusCode.FAILED_PRECONDITION),
         (lambda c: (c.vote(0), c.vote(0)), grpc.StatusCode.ALREADY_EXISTS),
         (
@@ -43,6 +50,7 @@ def _round_completes_for(good: Any) -> None:
         "wrong-length",
         "wrong-num-coords",
         "bad-checksum",
+        "encoding-unset",
         "wrong-round",
         "duplicate",
         "second-attach",
@@ -58,11 +66,27 @@ def test_bad_vote_fails_its_stream_only(
     _round_completes_for(good)
 
 
+def test_an_update_in_another_encoding_is_invalid_argument_naming_the_runs(
+    start_server: Any, raw_client: Any
+) -> None:
+    """A well-formed float32 update (right length, right CRC) in an llr run, whose
+    updates are sign1: refused for its encoding alone, and the details say which."""
+    server = start_server()  # llr
+    good, bad = _both_admitted(server, raw_client)
+    assert bad.reply.settings.update_encoding == pb.SIGN1
+    n, float32 = int(bad.reply.settings.num_params), get_codec("float32")
+    bad.update(0, float32.encode(np.random.default_rng(0).standard_normal(n)), float32)
+    code, details = bad.end_of_stream()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "sign1" in details, details
+    _round_completes_for(good)
+
+
 def test_oversized_message_is_resource_exhausted(start_server: Any, raw_client: Any) -> None:
     wire = WireConfig(chunk_bytes=1024, max_message_bytes=4096)
     server = start_server(wire=wire)
     good, bad = _both_admitted(server, raw_client)
-    bad.vote(0, signs=b"\0" * 10_000)
+    bad.vote(0, data=b"\0" * 10_000)
     assert bad.status_of_stream() == grpc.StatusCode.RESOURCE_EXHAUSTED
     _round_completes_for(good)
 
@@ -71,7 +95,7 @@ def test_oversized_message_is_resource_exhausted(start_server: Any, raw_client: 
     "first",
     [
         pb.ClientMessage(attach=pb.Attach(client_id=1, session=b"forged")),
-        pb.ClientMessage(vote=pb.Vote(round=0)),
+        pb.ClientMessage(update=pb.Update(round=0, encoding=pb.SIGN1)),
     ],
     ids=["unknown-session", "vote-first"],
 )
@@ -90,13 +114,14 @@ def test_upload_before_join(start_server: Any, raw_client: Any, first: Any) -> N
     assert good.receive().start.round == 0 and other.receive().start.round == 0
 
 
-def test_unknown_protocol_version(start_server: Any, raw_client: Any) -> None:
+def test_an_old_client_is_told_to_upgrade(start_server: Any, raw_client: Any) -> None:
     server = start_server()
     client = raw_client(server.address, "old")
     with pytest.raises(grpc.RpcError) as info:
-        client.join(version="signfed.v0")
+        client.join(version="signfed.v1")  # the sign-only protocol before typed payloads
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "signfed.v1" in info.value.details()
+    assert "'signfed.v1' is not supported" in info.value.details()
+    assert "signfed.v2" in info.value.details() and "upgrade the client" in info.value.details()
 
 
 def test_broken_stream_leaves_the_cohort_and_keeps_its_statistics(

@@ -24,9 +24,9 @@ from client.channel import connect
 from client.config import ClientConfig
 from client.outcome import EXIT_FAILED, EXIT_TEMPFAIL, ServerGone
 from client.session import ClientSession
-from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tokens import client_token
+from server.outcome import Outcome
 from tests.integration.processes import (
     read_metrics,
     spawn_client,
@@ -195,7 +195,7 @@ def test_a_failed_run_exits_1_with_the_reason(start_server: Any, tmp_path: Path)
 
         async def fail() -> None:
             await coordinator.suspend()
-            await coordinator.finish(pb.FAILED, "round 5 failed: the test broke it")
+            await coordinator.finish(Outcome.FAILED, "round 5 failed: the test broke it")
 
         asyncio.run_coroutine_threadsafe(fail(), server.loop).result(timeout=60)
         assert client.wait(timeout=60) == EXIT_FAILED

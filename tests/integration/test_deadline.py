@@ -12,9 +12,10 @@ from typing import Any
 import grpc
 import numpy as np
 
+from common.algorithms import create_aggregator
 from common.codec import coin_rng, pack_signs, unpack_signs
 from common.config import AggregatorConfig
-from common.algorithms import create_aggregator
+from common.proto import signfed_pb2 as pb
 from tests.integration.processes import read_metrics, wait_for
 from tests.integration.raw import admit
 
@@ -54,7 +55,8 @@ def test_straggler_is_an_erasure_and_its_late_vote_is_rejected(
     expected = create_aggregator(AggregatorConfig(warmup_rounds=1), n).aggregate(
         np.stack([_packed(1, n), _packed(2, n)]), [0, 1], 0
     )
-    got = np.frombuffer(decisions[0].decision.signs, np.uint8)
+    assert decisions[0].decision.encoding == pb.SIGN1
+    got = np.frombuffer(decisions[0].decision.data, np.uint8)
     assert np.array_equal(unpack_signs(got, n), unpack_signs(expected, n))
 
     # Its late vote is turned away by a message, and its stream stays open.

@@ -24,11 +24,11 @@ def test_a_member_that_never_votes_is_erased_then_let_go(
 ) -> None:
     monkeypatch.setattr(deadline, "DEADLINE_FLOOR_S", FLOOR_S)
     server = start_server(num_clients=3, rounds=8)  # the default deadline
-    assert server.running.coordinator._deadline_policy.fixed_s is None
+    assert server.running.coordinator.close_rule.policy.fixed_s is None
     a, b, staller = (raw_client(server.address, n) for n in ("a", "b", "staller"))
     admit(a, b, staller)
     if partial:  # a first chunk of 64 bytes of round 0's vote, and never the rest
-        staller.vote(0, seed=9, last=False, crc32=0, signs=b"\x00" * 64)
+        staller.vote(0, seed=9, last=False, crc32=0, data=b"\x00" * 64)
 
     for t in range(deadline.MAX_MISSED_DEADLINES):
         opened = time.monotonic()
