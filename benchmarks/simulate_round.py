@@ -5,7 +5,8 @@ The 15-client MNIST setting of the paper (Net, N = 582,026) in batch modes 1 and
 For each round t the benchmark first times every client's forward+backward pass alone,
 on the very minibatch it draws in round t at x^t (the work no simulator can avoid), then
 one whole `Simulation.step(t)`: the same passes plus setting the parameters, reading
-the gradients, packing signs, the vote, unpacking, the update and the byte accounting.
+the gradients, the algorithm's update (packing signs), encoding and decoding the
+payloads, the round engine's vote and update, and the byte accounting.
 The target: a step costs at most the sum of the 15 passes plus 20%. One torch thread,
 as in `signfed experiment` workers; medians over rounds; no evaluation rounds.
 """
@@ -26,6 +27,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from common.algorithms import available, get_algorithm  # noqa: E402
 from common.config import BATCH_MODES, AggregatorConfig, RunConfig  # noqa: E402
 from common.data import Dataset, load_dataset  # noqa: E402
 from common.models import as_model_input  # noqa: E402
@@ -39,7 +41,7 @@ TARGET = 1.20  # a step may cost the clients' passes plus 20%
 def passes_seconds(sim: Simulation, t: int) -> float:
     """Sum over clients of one forward+backward on its round-t minibatch at x^t."""
     total = 0.0
-    for trainer in sim.trainers:
+    for trainer in sim.pool.trainers:  # type: ignore[attr-defined]  # InProcessPool
         positions = minibatch_indices(
             len(trainer.shard), trainer.batch_size, t, sim.run.seed, trainer.client_id
         )
@@ -61,7 +63,7 @@ def measure(dataset: Dataset, mode: int, algorithm: str, rounds: int, out: Path)
         rounds=10_000,  # no evaluation or last-round work inside the timed rounds
         eval_every=10_000,
         batch_sizes=BATCH_MODES[mode],
-        learning_rate=0.1 if algorithm == "sgd" else 1e-3,
+        learning_rate=0.1 if get_algorithm(algorithm).baseline else 1e-3,
         # Weighted from round 1: the steady-state llr vote, not the warm-up's majority.
         aggregator=AggregatorConfig(algorithm=algorithm, warmup_rounds=1),
     )
@@ -106,7 +108,7 @@ def main() -> None:
     print(f"{'setting':<12} {'passes':>10} {'step':>10} {'overhead':>10} {'vote':>9} "
           f"{'ratio':>7}  target <= {TARGET:.2f}")  # fmt: skip
     for mode in (1, 4):
-        for algorithm in ("llr", "mv", "sgd"):
+        for algorithm in available():
             print(measure(dataset, mode, algorithm, args.rounds, Path(args.out)), flush=True)
 
 

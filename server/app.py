@@ -9,7 +9,7 @@ import logging
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -18,24 +18,25 @@ import torch
 from common.atomic import write_atomic
 from common.config import ConfigError
 from common.data import load_dataset
-from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
-from common.aggregators import create_aggregator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state
 from server.config import ServerConfig
 from server.coordinator import RoundCoordinator
 from server.decoding import DecodeErrors
+from server.engine import RoundEngine
 from server.health import RunHealth
 from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
 from server.membership import Membership
 from server.metrics import MetricsWriter
+from server.outcome import Outcome
 from server.run_dir import start_fresh
 from server.servicer import ParameterServer
 from server.settings import describe, serving_record
+from server.summary import summary_fields
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ async def create_server(config: ServerConfig) -> RunningServer:
     run = config.run
     dataset = load_dataset(run.dataset, config.data_dir, seed=run.seed)
     master = MasterModel(run, dataset)
-    aggregator = create_aggregator(run.aggregator, master.num_params)
+    engine = RoundEngine(run, master.num_params)  # an encoding the algorithm cannot send fails here
     membership = Membership(
         capacity=run.num_clients,
         batch_plan=run.batch_size_for,
@@ -92,7 +93,9 @@ async def create_server(config: ServerConfig) -> RunningServer:
         run=run,
         wire=config.wire,
         master=master,
-        aggregator=aggregator,
+        engine=engine,
+        # Each row weighs by the examples behind it: the batch size its client trains with.
+        weight_of=membership.batch_size_of,
         metrics=metrics,
         vote_executor=vote_executor,
         eval_executor=eval_executor,
@@ -235,27 +238,24 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         log.warning("interrupted at round %d: checkpointing, then stopping", coordinator.round)
         await coordinator.suspend()
         await coordinator.finish(
-            pb.INTERRUPTED,
+            Outcome.INTERRUPTED,
             f"interrupted at round {coordinator.round}; resume with --resume {config.out_dir}",
         )
     elif coordinator.failed is None:
         coordinator.drop_checkpoint()
     summary = await _write_summary(
         coordinator.metrics,
-        {
-            "rounds": coordinator.round,
-            "algorithm": config.run.aggregator.algorithm,
-            "num_params": coordinator.master.num_params,
-            "clients_reported": len(coordinator.final_digests),
-            "replicas_identical": coordinator.replicas_identical(),
-            "model_digest": coordinator.master.digest.hex(),
-            # Each client's final replica, by client id, as it reported in its Goodbye.
-            "replica_digests": {
-                str(i): d.hex() for i, d in sorted(coordinator.final_digests.items())
-            },
-            "error": coordinator.failed,
-            "config": asdict(config.run),
-        },
+        summary_fields(
+            runner="server",
+            run=config.run,
+            engine=coordinator.engine,
+            rounds=coordinator.round,
+            model_digest=coordinator.master.digest,
+            wall_seconds=coordinator.elapsed(),
+            error=coordinator.failed,
+            replica_digests=coordinator.final_digests,
+            replicas_identical=coordinator.replicas_identical(),
+        ),
     )
     log.info(
         "done: %d rounds, accuracy %s, %d bytes on the wire (%.1fx less than float32), "

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from common.algorithms import create_aggregator
 from common.checkpoint import Checkpoint
 from common.config import ConfigError, RunConfig
 from common.names import name_problem
-from common.algorithms import create_aggregator
 
 AGGREGATOR = "aggregator."  # array-name prefix of the aggregator's statistics
 MEMBER_KEYS = {"client_id", "name", "batch_size"}  # Membership.snapshot()

@@ -13,7 +13,7 @@ from common.config import RunConfig
 from common.data import Dataset
 from common.evaluate import evaluate
 from common.models import build_model
-from common.params import digest, get_flat, set_flat, sign_step
+from common.params import digest, get_flat, set_flat
 
 
 class MasterModel:
@@ -32,11 +32,6 @@ class MasterModel:
     @property
     def digest(self) -> bytes:
         return self._digest
-
-    def updated(self, signs: np.ndarray, round_index: int) -> np.ndarray:
-        """x - lr_t * U as a new array, closing round `round_index`; pure, safe to run off
-        the event loop."""
-        return sign_step(self.flat, signs, self._run.learning_rate_at(round_index))
 
     def commit(self, new_flat: np.ndarray, round_index: int) -> None:
         """Swap in x^{round_index} (on the event loop)."""

@@ -186,6 +186,11 @@ class Membership:
         """`member` attached a Train stream: from now on its place is its own."""
         member.attached = True
 
+    def batch_size_of(self, client_id: int) -> int:
+        """The batch size `client_id` trains with (its Join's, else the plan's)."""
+        member = self._by_id.get(client_id)
+        return member.batch_size if member is not None else self._batch_plan(client_id)
+
     def snapshot(self) -> list[dict[str, Any]]:
         """Who holds which id, for a checkpoint. Sessions are left out on purpose: after a
         restart every client joins again (by name, so it gets its old id back)."""

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from common.config import RunConfig, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
+from common.run_settings import run_settings
 from common.wire import model_chunks
 from server import stream
 from server.auth import TokenVerifier
@@ -18,25 +18,6 @@ from server.errors import DeadlineExceeded, ProtocolError
 from server.membership import Membership
 
 ATTACH_TIMEOUT_S = 30.0  # a Train stream must say who it is within this long
-
-
-def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSettings:
-    return pb.RunSettings(
-        algorithm=run.aggregator.algorithm,
-        dataset=run.dataset,
-        model=run.model,
-        num_params=num_params,
-        learning_rate=run.learning_rate,
-        lr_schedule=run.lr_schedule,
-        rounds=run.rounds,
-        seed=run.seed,
-        digest_every=run.digest_every,
-        partition=run.partition,
-        num_clients=run.num_clients,
-        classes_per_client=run.classes_per_client,
-        chunk_bytes=wire.chunk_bytes,
-        dirichlet_alpha=run.dirichlet_alpha,
-    )
 
 
 class ParameterServer(pb_grpc.ParameterServerServicer):

@@ -1,4 +1,4 @@
-"""One client's Train stream: reads votes, writes decisions, fails with a status.
+"""One client's Train stream: reads updates, writes decisions, fails with a status.
 
 Reading and writing are decoupled: a reader task turns incoming messages into
 coordinator calls while the handler yields whatever the coordinator queued for this
@@ -13,9 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from common.proto import signfed_pb2 as pb
-from common.wire import PayloadError, wire_size
-from server.coordinator import Link, RoundCoordinator
+from common.wire import PayloadError, Reassembler, wire_size
+from server.coordinator import RoundCoordinator
 from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
+from server.links import Link
 from server.membership import Membership
 
 log = logging.getLogger(__name__)
@@ -42,20 +43,23 @@ async def read_messages(
     link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: RoundCoordinator
 ) -> ProtocolError | None:
     """Feed the coordinator until the client closes; returns the error that ended it."""
+    engine, wire = coordinator.engine, coordinator.wire
+    # This stream's incoming update, chunk by chunk, sized and checked by the run's codec.
+    updates = Reassembler(engine.num_params, wire.chunk_bytes, engine.update_codec)
     try:
         async for message in requests:
             coordinator.count_up(wire_size(message))
             kind = message.WhichOneof("kind")
-            if kind == "vote":
-                vote = message.vote
+            if kind == "update":
+                u = message.update
                 try:
-                    packed = link.reassembler.add(
-                        vote.round, vote.num_coords, vote.offset, vote.signs, vote.last, vote.crc32
+                    row = updates.add(
+                        u.round, u.num_coords, u.offset, u.data, u.last, u.crc32, u.encoding
                     )
                 except PayloadError as exc:
                     raise InvalidArgument(str(exc)) from None
-                if packed is not None:
-                    coordinator.vote(link, vote.round, packed)
+                if row is not None:
+                    coordinator.vote(link, u.round, row)
             elif kind == "goodbye":
                 coordinator.goodbye(link, message.goodbye.model_digest)
             else:

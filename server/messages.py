@@ -1,0 +1,67 @@
+"""Every message the server writes on a Train stream, built in one place with its size.
+
+The coordinator decides *what* to say (a round starts, a decision, a stop, a late
+vote); this module says it in protobuf, so the coordinator imports neither gRPC nor the
+generated stubs, and a change of the wire format (a new Decision encoding) is an edit
+here. Each method returns the message(s) and their wire size in bytes (gRPC framing
+included), which the coordinator adds to the round's bytes_down.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from common.codecs import Codec
+from common.proto import signfed_pb2 as pb
+from common.wire import decision_messages, messages_size, wire_size
+from server.outcome import Outcome
+
+# Rejected.code of a late vote: the same number a client would see as a gRPC status.
+DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+
+_PROTO_OUTCOME = {
+    Outcome.FINISHED: pb.FINISHED,
+    Outcome.INTERRUPTED: pb.INTERRUPTED,
+    Outcome.FAILED: pb.FAILED,
+}
+
+
+class Outgoing:
+    """Builds the server -> client messages of the Train stream (stateless)."""
+
+    def start(self, round_index: int, model_digest: bytes) -> tuple[pb.ServerMessage, int]:
+        """RoundStart: admits a client into the cohort at `round_index`."""
+        message = pb.ServerMessage(
+            start=pb.RoundStart(round=round_index, model_digest=model_digest)
+        )
+        return message, wire_size(message)
+
+    def decision(
+        self,
+        round_index: int,
+        payload: bytes,
+        codec: Codec,
+        num_coords: int,
+        chunk_bytes: int,
+        model_digest: bytes,
+    ) -> tuple[list[pb.ServerMessage], int]:
+        """The round's encoded decision in chunks; the size is that of one recipient's
+        copy. The only call to common.wire.decision_messages on the server."""
+        messages = decision_messages(
+            round_index, payload, codec, num_coords, chunk_bytes, model_digest
+        )
+        return messages, messages_size(messages)
+
+    def stop(self, reason: str, rounds_done: int, outcome: Outcome) -> tuple[pb.ServerMessage, int]:
+        """Stop: the run is over for this client, and why (the client's exit code)."""
+        message = pb.ServerMessage(
+            stop=pb.Stop(reason=reason, rounds_done=rounds_done, outcome=_PROTO_OUTCOME[outcome])
+        )
+        return message, wire_size(message)
+
+    def rejected(self, round_index: int, reason: str) -> tuple[pb.ServerMessage, int]:
+        """A vote that came after its round closed: not an error, the stream goes on."""
+        message = pb.ServerMessage(
+            rejected=pb.Rejected(round=round_index, code=DEADLINE_EXCEEDED, reason=reason)
+        )
+        return message, wire_size(message)
