@@ -25,12 +25,12 @@ import numpy as np  # noqa: E402
 from bitarray import bitarray  # noqa: E402
 from bitarray.util import count_xor  # noqa: E402
 
-from common.codec import pack_bits, unpack_bits  # noqa: E402
-from common.config import AggregatorConfig  # noqa: E402
 from common.aggregators import Aggregator  # noqa: E402
-from common.algorithms import create_aggregator  # noqa: E402
 from common.aggregators.bits import majority_packed, tie_coin  # noqa: E402
 from common.aggregators.weights import llr_weight, weight_table  # noqa: E402
+from common.algorithms import create_aggregator  # noqa: E402
+from common.codec import pack_bits, unpack_bits  # noqa: E402
+from common.config import AggregatorConfig  # noqa: E402
 
 NUM_COORDS = 582_026  # the MNIST Net
 HISTORY = 200  # rounds already counted when the LLR vote is timed (past the warm-up)

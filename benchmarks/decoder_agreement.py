@@ -33,10 +33,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from client.trainer import ZERO_COIN_KEY, LocalTrainer  # noqa: E402
-from common.codec import coin_rng, pack_signs, unpack_signs  # noqa: E402
-from common.config import BATCH_MODES, AggregatorConfig, RunConfig  # noqa: E402
-from common.data import load_dataset  # noqa: E402
 from common.aggregators.bits import majority_packed  # noqa: E402
+from common.batch_plan import BATCH_MODES  # noqa: E402
+from common.codec import coin_rng, pack_signs, unpack_signs  # noqa: E402
+from common.config import AggregatorConfig, RunConfig  # noqa: E402
+from common.data import load_dataset  # noqa: E402
 from signfed.simulation import Simulation, SimulationConfig  # noqa: E402
 
 REFERENCE_SEED = 7919  # offset of the reference minibatches' seed

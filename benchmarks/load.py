@@ -31,6 +31,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from common.algorithms import available, get_algorithm
 from common.codec import coin_rng, pack_signs
 from common.codecs import get_codec
 from common.config import PROTOCOL_VERSION, WireConfig
@@ -190,7 +191,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--algorithm", default="llr", choices=("llr", "mv"))
+    # Its clients send fixed sign vectors: the registry's algorithms that take sign1.
+    signs = [a for a in available() if get_algorithm(a).update_encodings == ("sign1",)]
+    parser.add_argument("--algorithm", default="llr", choices=signs)
     parser.add_argument("--worker", metavar="ADDRESS", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)

@@ -28,7 +28,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from common.algorithms import available, get_algorithm  # noqa: E402
-from common.config import BATCH_MODES, AggregatorConfig, RunConfig  # noqa: E402
+from common.batch_plan import BATCH_MODES  # noqa: E402
+from common.config import AggregatorConfig, RunConfig  # noqa: E402
 from common.data import Dataset, load_dataset  # noqa: E402
 from common.models import as_model_input  # noqa: E402
 from common.params import set_flat  # noqa: E402

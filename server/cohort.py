@@ -11,8 +11,8 @@ that says why (server/errors.py), so an honest client knows to rejoin.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
+from server.engine import Decided, RoundEngine
 from server.errors import Aborted, Unavailable
 from server.ledger import RoundLedger
 from server.links import Link
@@ -26,7 +26,7 @@ class Cohort:
     def __init__(self, outgoing: Outgoing, ledger: RoundLedger) -> None:
         self.members: dict[int, Link] = {}  # admitted: they vote in the open round
         self.pending: dict[int, Link] = {}  # attached, entering at the next boundary
-        self._out = outgoing
+        self.outgoing = outgoing  # builds the messages (and the coordinator's decisions)
         self._ledger = ledger
 
     def holds_stream(self, client_id: int) -> bool:
@@ -55,7 +55,7 @@ class Cohort:
 
     def admit(self, round_index: int, model_digest: bytes) -> None:
         """Everyone waiting enters the cohort for `round_index`, with a RoundStart."""
-        start, size = self._out.start(round_index, model_digest)
+        start, size = self.outgoing.start(round_index, model_digest)
         for client_id, link in self.pending.items():
             self.members[client_id] = link
             link.send(start)
@@ -63,9 +63,25 @@ class Cohort:
         log.info("round %d: admitted clients %s", round_index, sorted(self.pending))
         self.pending.clear()
 
-    def broadcast(self, messages: Sequence[object], size: int, max_backlog: int) -> list[Link]:
-        """Send a decision to every member; returns the members that stopped reading (a
-        backlog above `max_backlog`): they get nothing, and are the caller's to let go."""
+    def broadcast(
+        self,
+        decided: Decided,
+        engine: RoundEngine,
+        chunk_bytes: int,
+        model_digest: bytes,
+        max_backlog: int,
+    ) -> list[Link]:
+        """Send round t's decision to every member (it opens t + 1 for them); returns the
+        members that stopped reading (a backlog above `max_backlog`): they get nothing,
+        and are the caller's to let go."""
+        messages, size = self.outgoing.decision(
+            decided.round,
+            decided.payload,
+            engine.decision_codec,
+            engine.num_params,
+            chunk_bytes,
+            model_digest,
+        )
         silent = []
         for link in list(self.members.values()):
             if link.backlog > max_backlog:
@@ -83,13 +99,13 @@ class Cohort:
             f"{deadline_s:.3g}s): counted as an erasure; carry on with the next round"
         )
         log.info("client %d: %s", link.client_id, reason)
-        message, size = self._out.rejected(round_index, reason)
+        message, size = self.outgoing.rejected(round_index, reason)
         self._ledger.down(size)
         link.send(message)
 
     def stop_all(self, reason: str, rounds_done: int, outcome: Outcome) -> None:
         """Stop every stream, members and waiting clients alike."""
-        stop, _ = self._out.stop(reason, rounds_done, outcome)
+        stop, _ = self.outgoing.stop(reason, rounds_done, outcome)
         for link in [*self.members.values(), *self.pending.values()]:
             link.send(stop)
 

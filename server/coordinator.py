@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
 import numpy as np
 
-from common.aggregators import Aggregator
 from common.config import RunConfig, WireConfig
+from server.ballot import Ballot
 from server.checkpointer import Checkpointer
 from server.checkpoints import Checkpointing, ServerState
 from server.close_rule import CloseRule, DeadlineOrAllVoted, Erasures
+from server.cohort import Cohort
 from server.deadline import RoundDeadline
 from server.engine import RoundEngine
-from server.errors import Aborted, AlreadyExists, FailedPrecondition, Unavailable
+from server.errors import FailedPrecondition, Unavailable
 from server.goodbyes import Goodbyes
 from server.ledger import RoundLedger
 from server.links import Link
@@ -83,16 +83,12 @@ class RoundCoordinator:
         self._eval_executor = eval_executor
         self._machine = PhaseMachine(Phase.WAITING)
         self.round = 0
-        self.cohort: dict[int, Link] = {}
-        self.pending: dict[int, Link] = {}
-        self.votes: dict[int, np.ndarray] = {}
+        self._ballot = Ballot()
         self.done = asyncio.Event()
         self.failed: str | None = None
-        self._out = outgoing or Outgoing()
         self._goodbyes = Goodbyes()
         self._ledger = RoundLedger()
-        self._started = 0.0
-        self._seconds_before = 0.0  # training time before a resumed checkpoint
+        self._cohort = Cohort(outgoing or Outgoing(), self._ledger)
         self.close_rule: CloseRule = DeadlineOrAllVoted(
             RoundDeadline(round_deadline_s), quorum, self._deadline_passed
         )
@@ -109,7 +105,7 @@ class RoundCoordinator:
             metrics=metrics,
             records=self._records,
             executor=vote_executor,
-            elapsed=self.elapsed,
+            elapsed=self._ledger.elapsed,
         )
 
     def restore(self, state: ServerState) -> None:
@@ -118,12 +114,23 @@ class RoundCoordinator:
         self.master.commit(state.flat, state.round)
         self.engine.load_state_dict(state.aggregator)
         self.round = state.round
-        self._seconds_before = state.seconds
+        self._ledger.seconds_before = state.seconds
         log.info("resumed from a checkpoint at round %d", state.round)
 
     @property
-    def aggregator(self) -> Aggregator:
-        return self.engine.aggregator
+    def cohort(self) -> dict[int, Link]:
+        """The admitted members' streams, by client id."""
+        return self._cohort.members
+
+    @property
+    def votes(self) -> dict[int, np.ndarray]:
+        """The open round's updates so far, by client id."""
+        return self._ballot.rows
+
+    @property
+    def pending(self) -> dict[int, Link]:
+        """Attached clients waiting to enter at the next round boundary."""
+        return self._cohort.pending
 
     @property
     def phase(self) -> Phase:
@@ -132,10 +139,7 @@ class RoundCoordinator:
 
     @property
     def state(self) -> str:
-        """The phase as Status reports it: "waiting", "training" or "done"."""
-        if self.phase in (Phase.WAITING, Phase.DONE):
-            return self.phase.value
-        return "training"
+        return self.phase.status
 
     @property
     def final_digests(self) -> dict[int, bytes]:
@@ -144,8 +148,7 @@ class RoundCoordinator:
 
     def elapsed(self) -> float:
         """Training seconds so far, a resumed run's earlier ones included."""
-        running = time.perf_counter() - self._started if self._started else 0.0
-        return self._seconds_before + running
+        return self._ledger.elapsed()
 
     # ---- membership of the cohort ------------------------------------------------
 
@@ -157,34 +160,26 @@ class RoundCoordinator:
 
     def holds_stream(self, client_id: int) -> bool:
         """Whether `client_id` has a live Train stream (admitted or waiting to enter)."""
-        return client_id in self.cohort or client_id in self.pending
+        return self._cohort.holds_stream(client_id)
 
     def attach(self, client_id: int) -> Link:
         self.refuse_if_done()
-        stale = self.cohort.get(client_id) or self.pending.get(client_id)
-        if stale is not None:
-            # A rejoin replaces the old stream: close it before the new one takes over.
-            # It ends with ABORTED and a reason, so whoever held it knows why.
+        stale = self._cohort.stream_of(client_id)
+        if stale is not None:  # a rejoin: the old stream ends before the new one takes over
             self.detach(stale)
-            stale.end(Aborted(f"client {client_id}: replaced by a newer Join of the same client"))
-        link = Link(client_id=client_id)
-        self.pending[client_id] = link
-        log.info("client %d attached (%d waiting to enter)", client_id, len(self.pending))
+            Cohort.replaced(stale)
+        link = self._cohort.attach(client_id)
         if self.phase is Phase.WAITING and len(self.pending) >= self.run.num_clients:
             self._machine.move(Phase.OPEN)
-            self._started = time.perf_counter()
+            self._ledger.start()
         self._admit_waiting(at_boundary=False)
         return link
 
     def detach(self, link: Link) -> None:
         """The stream ended or broke: forget the link, keep the aggregator's statistics."""
-        if self.pending.get(link.client_id) is link:
-            del self.pending[link.client_id]
-        if self.cohort.get(link.client_id) is link:
-            del self.cohort[link.client_id]
-            self.votes.pop(link.client_id, None)
+        if self._cohort.remove(link):
+            self._ballot.drop(link.client_id)
             self._erasures.forget(link.client_id)  # "in a row" starts again on a rejoin
-            log.info("client %d left the cohort (%d remain)", link.client_id, len(self.cohort))
             self._admit_waiting(at_boundary=False)
             self._maybe_close()
         if self.phase is Phase.DONE:
@@ -195,19 +190,10 @@ class RoundCoordinator:
         (round 0 just began, or everyone else left)."""
         idle = not self.cohort and self.phase is not Phase.CLOSING
         training = self.phase in (Phase.OPEN, Phase.CLOSING, Phase.CHECKPOINTING)
-        if training and self.pending and (at_boundary or idle):
-            self._open_round()
-
-    def _open_round(self) -> None:
-        """Admit waiting clients into the cohort for the current round."""
-        start, size = self._out.start(self.round, self.master.digest)
-        for client_id, link in self.pending.items():
-            self.cohort[client_id] = link
-            link.send(start)
-            self._ledger.down(size)
-        log.info("round %d: admitted clients %s", self.round, sorted(self.pending))
-        self.pending.clear()
-        if not self._ledger.opened:
+        if not (training and self.pending and (at_boundary or idle)):
+            return
+        self._cohort.admit(self.round, self.master.digest)
+        if not self._ledger.opened:  # round 0's clock starts with its first members
             self._ledger.open()
             self.close_rule.opened(self.round)
 
@@ -215,13 +201,9 @@ class RoundCoordinator:
         """The close rule's deadline fired: it counts only while that round is open."""
         if round_index != self.round or self.phase is not Phase.OPEN:
             return
-        log.info(
-            "round %d: deadline of %.2fs passed with %d of %d votes",
-            round_index,
-            self.close_rule.deadline_s,
-            len(self.votes),
-            len(self.cohort),
-        )
+        seconds, votes, members = self.close_rule.deadline_s, len(self._ballot), len(self.cohort)
+        log.info("round %d: deadline of %.2fs passed with %d of %d votes", round_index,
+                 seconds, votes, members)  # fmt: skip
         self._maybe_close()
 
     # ---- votes ---------------------------------------------------------------------
@@ -238,108 +220,71 @@ class RoundCoordinator:
                 f"client {link.client_id} is not in the cohort yet: wait for RoundStart"
             )
         if self._erasures.take_late(link.client_id, round_index):
-            self._reject_late(link, round_index)
+            self._cohort.reject_late(link, round_index, self.close_rule.deadline_s)
             return
-        if round_index != self.round:
-            raise FailedPrecondition(
-                f"vote for round {round_index}, but round {self.round} is open"
-            )
-        if link.client_id in self.votes or self.phase is Phase.CLOSING:
-            raise AlreadyExists(f"client {link.client_id} already voted in round {round_index}")
-        self.votes[link.client_id] = row
+        closing = self.phase is Phase.CLOSING
+        self._ballot.cast(link.client_id, round_index, self.round, closing, row)
         self._maybe_close()
 
     def _let_go(self, link: Link, reason: str) -> None:
-        """Out of the cohort; its call ends with UNAVAILABLE and `reason`, so an honest
-        client reconnects (and resyncs) when it is ready."""
+        """Out of the cohort, its call ended with UNAVAILABLE and `reason`."""
         self.detach(link)
-        link.end(Unavailable(reason))
-
-    def _let_go_stallers(self, voters: list[int], erased: list[int]) -> None:
-        """A member erased MAX_MISSED_DEADLINES rounds in a row holds every round up to
-        its deadline: let it go (UNAVAILABLE; an honest client rejoins when ready)."""
-        for client_id, reason in self._erasures.stallers(voters, erased):
-            link = self.cohort.get(client_id)
-            if link is not None:
-                log.warning("%s", reason)
-                self._let_go(link, reason)
-
-    def _reject_late(self, link: Link, round_index: int) -> None:
-        """A vote for a round that closed without it: say so, keep the stream."""
-        reason = (
-            f"vote for round {round_index} arrived after the round closed (deadline "
-            f"{self.close_rule.deadline_s:.3g}s): counted as an erasure; carry on with the "
-            "next round"
-        )
-        log.info("client %d: %s", link.client_id, reason)
-        message, size = self._out.rejected(round_index, reason)
-        self._ledger.down(size)
-        link.send(message)
+        Cohort.let_go(link, reason)
 
     def goodbye(self, link: Link, model_digest: bytes) -> None:
         self._goodbyes.said(link.client_id, model_digest)
 
     def _maybe_close(self) -> None:
-        if self.phase is not Phase.OPEN or not self.cohort or not self.votes:
+        if self.phase is not Phase.OPEN or not self.cohort or not self._ballot:
             return
-        num_votes, cohort_size = len(self.votes), len(self.cohort)
+        num_votes, cohort_size = len(self._ballot), len(self.cohort)
         self.close_rule.voted(num_votes, cohort_size)
         if self.close_rule.should_close(num_votes, cohort_size):
             self._machine.move(Phase.CLOSING)
-            self._close_task = asyncio.get_running_loop().create_task(
-                self._close_round(dict(self.votes))
-            )
+            # The rows as they stand now: a member that leaves in the same loop tick
+            # still counts in the round it voted in.
+            ids, rows = self._ballot.take()
+            self._close_task = asyncio.get_running_loop().create_task(self._close_round(ids, rows))
 
     # ---- closing a round -----------------------------------------------------------
 
-    async def _close_round(self, votes: dict[int, np.ndarray]) -> None:
+    async def _close_round(self, ids: list[int], rows: np.ndarray) -> None:
         try:
-            await self._close_round_unguarded(votes)
+            await self._close_round_unguarded(ids, rows)
         except Exception as exc:  # a bug here must end the run loudly, not hang it
             log.exception("round %d failed", self.round)
             await self.finish(Outcome.FAILED, f"round {self.round} failed: {exc}")
 
-    async def _close_round_unguarded(self, votes: dict[int, np.ndarray]) -> None:
+    async def _close_round_unguarded(self, ids: list[int], rows: np.ndarray) -> None:
+        """Round t with `rows` (M, row width) of the members `ids`, in client id order."""
         loop, engine = asyncio.get_running_loop(), self.engine
         t = self.round
-        ids = sorted(votes)
         erasures = sorted(set(self.cohort) - set(ids))
         # From now on their votes for round t are late: recognised, and rejected gently.
         self._erasures.closed(t, erasures)
         self.close_rule.cancel()
-        rows = np.stack([votes[i] for i in ids])  # (M, row width), client id order
         weights = np.array([self._weight_of(i) for i in ids], dtype=np.float64)
         decided = await loop.run_in_executor(
             self._vote_executor, engine.step, self.master.flat, t, ids, rows, weights
         )
         self.master.commit(decided.flat, t + 1)
         last_round = engine.last_round(t)
-        messages, size = self._out.decision(
-            t,
-            decided.payload,
-            engine.decision_codec,
-            self.master.num_params,
-            self.wire.chunk_bytes,
-            self.master.digest if engine.digest_due(t) else b"",
-        )
-        recipients = list(self.cohort.values())
-        self._ledger.down(size * len(recipients))
-        record = self._ledger.close(
-            decided, clients=len(ids), seconds=self.elapsed(), erasures=erasures
-        )
-        self.votes.clear()
         self.round = t + 1
         checkpoint_due = self._checkpointer.due(t + 1)
         if self.phase is Phase.CLOSING:  # SUSPENDED stays: suspend() takes the checkpoint
             to_checkpoint = checkpoint_due and not last_round
             self._machine.move(Phase.CHECKPOINTING if to_checkpoint else Phase.OPEN)
-        for link in recipients:
-            if link.backlog > MAX_BACKLOG:  # it stopped reading: should it read again, its
-                self._let_go(link, link.cut_off())  # call ends and the client resyncs
-                continue
-            for message in messages:
-                link.send(message)
-        self._let_go_stallers(ids, erasures)
+        digest = self.master.digest if engine.digest_due(t) else b""
+        silent = self._cohort.broadcast(decided, engine, self.wire.chunk_bytes, digest, MAX_BACKLOG)
+        record = self._ledger.close(decided, clients=len(ids), erasures=erasures)
+        for link in silent:  # it stopped reading: should it read again, its call ends
+            self._let_go(link, link.cut_off())  # and the client resyncs
+        # A member erased MAX_MISSED_DEADLINES rounds in a row holds every round up to
+        # its deadline: let go (an honest client rejoins when ready).
+        for client_id, reason in self._erasures.stallers(ids, erasures):
+            if (staller := self.cohort.get(client_id)) is not None:
+                log.warning("%s", reason)
+                self._let_go(staller, reason)
         evaluation = None
         if engine.evaluate_due(t):
             evaluation = loop.run_in_executor(
@@ -352,7 +297,7 @@ class RoundCoordinator:
         if self.phase is Phase.CHECKPOINTING:
             # Votes for t + 1 keep arriving meanwhile; only the close waits.
             try:
-                await self.checkpoint()
+                await self._checkpointer.save()  # False: logged, owed at the next
             finally:
                 if self.phase is Phase.CHECKPOINTING:  # not SUSPENDED or DONE meanwhile
                     self._machine.move(Phase.OPEN)
@@ -362,11 +307,6 @@ class RoundCoordinator:
         self._maybe_close()
 
     # ---- checkpoints -----------------------------------------------------------------
-
-    async def checkpoint(self) -> bool:
-        """Save the state at the current round boundary (server/checkpointer.py).
-        Returns whether it was written (False: logged, and owed at the next boundary)."""
-        return await self._checkpointer.save()
 
     async def suspend(self) -> None:
         """Close no more rounds (SIGTERM): let a close in flight finish, then checkpoint,
@@ -395,13 +335,9 @@ class RoundCoordinator:
         self._machine.move(Phase.DONE)
         self.close_rule.cancel()
         await self._records.flush()
-        reason = self.failed or f"finished {self.round} rounds"
-        stop, _ = self._out.stop(reason, self.round, outcome)
-        links = list(self.cohort.values()) + list(self.pending.values())
         # Only cohort members hold x^final; a client still waiting for admission does not.
         self._goodbyes.expect(self.cohort)
-        for link in links:
-            link.send(stop)
+        self._cohort.stop_all(self.failed or f"finished {self.round} rounds", self.round, outcome)
         await self._goodbyes.wait(GOODBYE_TIMEOUT_S)
         self.done.set()
 

@@ -36,6 +36,11 @@ class Phase(enum.Enum):
     SUSPENDED = "suspended"
     DONE = "done"
 
+    @property
+    def status(self) -> str:
+        """As Status reports it: "waiting", "training" or "done"."""
+        return self.value if self in (Phase.WAITING, Phase.DONE) else "training"
+
 
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.WAITING: frozenset({Phase.OPEN, Phase.SUSPENDED, Phase.DONE}),

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from common.algorithms import get_algorithm
-from common.config import BATCH_MODES, AggregatorConfig, ConfigError, RunConfig, config_json
+from common.batch_plan import BATCH_MODES
+from common.config import AggregatorConfig, ConfigError, RunConfig, config_json
 from signfed.experiment_config import BatchModesConfig
 from signfed.simulation import Simulation, SimulationConfig
 

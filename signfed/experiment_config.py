@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 
 from common.algorithms import available
-from common.config import BATCH_MODES, DATASETS, require
+from common.batch_plan import BATCH_MODES
+from common.config import DATASETS, require
 from common.flags import int_tuple, joined, setting, word_tuple
 from common.schedule import LR_SCHEDULES
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from signfed.experiment import RunSpec, collect, plan_runs
 from signfed.experiment_config import BatchModesConfig
-from signfed.report import gaps, markdown_table, read_rows, summarise, weight_table
+from signfed.report import gaps, markdown_table, read_rows, summarise
+from signfed.report_weights import weight_table
 
 
 def write_report(config: BatchModesConfig, specs: list[RunSpec] | None) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.algorithms import available, get_algorithm
-from signfed import report
+from signfed import report, report_weights
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -182,8 +182,8 @@ def plot_weights(
     Clients with a larger batch than the median client are drawn thick, one legend
     entry each; the others share one thin grey entry per batch size.
     """
-    series = report.weight_series(weight_rows, dataset, mode, seed)
-    sizes = report.client_batch_sizes(weight_rows, dataset, mode, seed)
+    series = report_weights.weight_series(weight_rows, dataset, mode, seed)
+    sizes = report_weights.client_batch_sizes(weight_rows, dataset, mode, seed)
     median = statistics.median(sizes.values())
     figure = _new_figure(WEIGHTS_INCHES)
     ax = figure.subplots()

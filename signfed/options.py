@@ -19,13 +19,8 @@ from typing import Any
 
 from client.config import ClientConfig
 from common import algorithms, flags
-from common.config import (
-    AggregatorConfig,
-    ConfigError,
-    RunConfig,
-    WireConfig,
-    plan_batch_sizes,
-)
+from common.batch_plan import plan_batch_sizes
+from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
 from server.config import ServerConfig
 from signfed.experiment_config import BatchModesConfig

@@ -1,9 +1,10 @@
 """Tables for `signfed experiment`: read the runner's CSV files, summarise, render Markdown.
 
-Pure functions over rows; the figures live in signfed.figures. Single evaluations of
-constant-lr signSGD swing by 10-20 points from one evaluation to the next, so every
-comparison here is on tail means (a run's mean accuracy over the last third of its
-rounds) taken over seeds, never on one evaluation.
+Pure functions over rows; the per-client weight tables live in signfed.report_weights,
+the figures in signfed.figures. Single evaluations of constant-lr signSGD swing by 10-20
+points from one evaluation to the next, so every comparison here is on tail means (a
+run's mean accuracy over the last third of its rounds) taken over seeds, never on one
+evaluation.
 """
 
 from __future__ import annotations
@@ -193,14 +194,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def _fraction_words(tail_fraction: float) -> str:
+def fraction_words(tail_fraction: float) -> str:
     share = Fraction(tail_fraction).limit_denominator(10_000)
     return "third" if share == Fraction(1, 3) else f"{share} share"
 
 
 def markdown_table(summaries: Sequence[Summary], gaps: Sequence[Gap]) -> str:
     """The accuracy table, and a table of gaps under it when there are any."""
-    words = _fraction_words(summaries[0].tail_fraction if summaries else TAIL_FRACTION)
+    words = fraction_words(summaries[0].tail_fraction if summaries else TAIL_FRACTION)
     lines = [
         f"Tail mean: each seed's mean test accuracy over the evaluations in the last {words} "
         "of its rounds, then mean ± sample std over seeds; min–max over seeds' tail means; "
@@ -247,84 +248,8 @@ def plan_label(batch_sizes: Sequence[int]) -> str:
 
 def batch_mode_labels() -> dict[int, str]:
     """{1: 'mode 1: 15 x 64', ...} from the modes the config defines."""
-    # Imported here: common.config pulls numpy, and reading a CSV should not.
-    from common.config import BATCH_MODES
+    # Imported here: common.batch_plan pulls common.config and so numpy, and reading a
+    # CSV should not.
+    from common.batch_plan import BATCH_MODES
 
     return {mode: f"mode {mode}: {plan_label(sizes)}" for mode, sizes in BATCH_MODES.items()}
-
-
-def _run_rows(
-    weight_rows: Iterable[Mapping[str, Any]], dataset: str, mode: int, seed: int
-) -> list[Mapping[str, Any]]:
-    rows = list(weight_rows)
-    chosen = [r for r in rows if (r["dataset"], r["mode"], r["seed"]) == (dataset, mode, seed)]
-    if not chosen:
-        have = sorted({(r["dataset"], r["mode"], r["seed"]) for r in rows})
-        raise ValueError(f"no weight rows for ({dataset!r}, {mode}, {seed}); have {have}")
-    return chosen
-
-
-def weight_series(
-    weight_rows: Iterable[Mapping[str, Any]], dataset: str, mode: int, seed: int
-) -> dict[int, tuple[list[int], list[float]]]:
-    """{client: (rounds, mean |w|)} for one llr run, clients and rounds ascending."""
-    points: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for r in _run_rows(weight_rows, dataset, mode, seed):
-        points[r["client"]].append((r["round"], r["mean_abs_weight"]))
-    return {
-        client: ([r for r, _ in sorted(p)], [w for _, w in sorted(p)])
-        for client, p in sorted(points.items())
-    }
-
-
-def client_batch_sizes(
-    weight_rows: Iterable[Mapping[str, Any]], dataset: str, mode: int, seed: int
-) -> dict[int, int]:
-    """{client: batch size} for one run, from its weight rows."""
-    rows = _run_rows(weight_rows, dataset, mode, seed)
-    return {r["client"]: r["batch_size"] for r in sorted(rows, key=lambda r: r["client"])}
-
-
-def weight_tail_means(
-    weight_rows: Iterable[Mapping[str, Any]],
-    dataset: str,
-    mode: int,
-    seed: int,
-    *,
-    tail_fraction: float = TAIL_FRACTION,
-) -> dict[int, float]:
-    """{client: mean |w| over the evaluations in the run's tail}."""
-    series = weight_series(weight_rows, dataset, mode, seed)
-    max_round = max(rounds[-1] for rounds, _ in series.values())
-    return {
-        client: statistics.fmean(
-            w for r, w in zip(rounds, values, strict=True) if in_tail(r, max_round, tail_fraction)
-        )
-        for client, (rounds, values) in series.items()
-    }
-
-
-def weight_table(
-    weight_rows: Sequence[Mapping[str, Any]],
-    dataset: str,
-    mode: int,
-    seed: int,
-    *,
-    tail_fraction: float = TAIL_FRACTION,
-) -> str:
-    """Markdown: per client its batch size, tail mean |w|, and that over the median client's."""
-    means = weight_tail_means(weight_rows, dataset, mode, seed, tail_fraction=tail_fraction)
-    sizes = client_batch_sizes(weight_rows, dataset, mode, seed)
-    median = statistics.median(means.values())
-    words = _fraction_words(tail_fraction)
-    lines = [
-        f"{dataset}, mode {mode}, seed {seed}: mean |w| over coordinates, averaged over the "
-        f"evaluations in the last {words} of the rounds.",
-        "",
-        "| client | batch size | mean \\|w\\| | / median client |",
-        "|---:|---:|---:|---:|",
-    ]
-    for client, mean in means.items():
-        ratio = f"{mean / median:.2f}" if median else "n/a"
-        lines.append(f"| {client} | {sizes[client]} | {mean:.3f} | {ratio} |")
-    return "\n".join(lines) + "\n"

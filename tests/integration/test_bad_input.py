@@ -139,7 +139,7 @@ def test_broken_stream_leaves_the_cohort_and_keeps_its_statistics(
     cohort, weights = server.call(
         lambda: (
             sorted(server.running.coordinator.cohort),
-            server.running.coordinator.aggregator.client_weight_summary(),
+            server.running.coordinator.engine.aggregator.client_weight_summary(),
         )
     )
     assert cohort == [good.reply.client_id]

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from common.codec import coin_rng
-from common.config import AggregatorConfig
 from common.aggregators.bits import TIE_COIN_KEY
 from common.aggregators.weights import QUANTUM
+from common.codec import coin_rng
+from common.config import AggregatorConfig
 
 
 @dataclass

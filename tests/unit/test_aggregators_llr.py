@@ -7,10 +7,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from common.config import AggregatorConfig
-from common.algorithms import create_aggregator
 from common.aggregators.bits import tie_coin
 from common.aggregators.weights import llr_weight
+from common.algorithms import create_aggregator
+from common.config import AggregatorConfig
 
 
 def pack(bits: npt.ArrayLike) -> np.ndarray:

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from common.algorithms import create_aggregator
 from common.checkpoint import Checkpoint, load_checkpoint
 from common.config import AggregatorConfig, ConfigError, RunConfig
-from common.algorithms import create_aggregator
 from server.checkpoints import CHECKPOINT, ServerState, load_server_state, save_server_state
 
 N = 100  # parameters of the (pretend) model

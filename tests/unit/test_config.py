@@ -1,13 +1,7 @@
 import pytest
 
-from common.config import (
-    AggregatorConfig,
-    ConfigError,
-    RunConfig,
-    WireConfig,
-    batch_sizes_for,
-    parse_batch_sizes,
-)
+from common.batch_plan import batch_sizes_for, parse_batch_sizes
+from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from signfed import options
 from signfed.cli import build_parser
 
@@ -88,7 +82,8 @@ def test_environment_feeds_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_server_batch_plan() -> None:
-    from common.config import RunConfig, plan_batch_sizes
+    from common.batch_plan import plan_batch_sizes
+    from common.config import RunConfig
 
     assert plan_batch_sizes(0, "", 3) == ()
     assert plan_batch_sizes(0, "8", 2) == (8, 8)

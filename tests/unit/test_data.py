@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from common import fetch as fetch_module
-from common.data import load_dataset, read_idx
+from common.data import load_dataset
+from common.idx import read_idx
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from signfed import report
+from signfed import report, report_weights
 
 ACCURACY_COLUMNS = ["dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss"]
 WEIGHT_COLUMNS = ["dataset", "mode", "seed", "round", "client", "batch_size", "mean_abs_weight"]
@@ -162,12 +162,12 @@ def weight_rows() -> list[dict[str, Any]]:
 
 def test_weight_series_and_tail_table() -> None:
     rows = weight_rows()
-    series = report.weight_series(list(reversed(rows)), "mnist", 4, 0)
+    series = report_weights.weight_series(list(reversed(rows)), "mnist", 4, 0)
     assert series[1] == ([30, 60, 90], [0.1, 0.3, 0.5])  # sorted by round
-    assert report.client_batch_sizes(rows, "mnist", 4, 0) == {0: 4, 1: 4, 2: 904}
+    assert report_weights.client_batch_sizes(rows, "mnist", 4, 0) == {0: 4, 1: 4, 2: 904}
     # tail of 90 rounds: round 90 only, so the means are the last values; median client 1
-    assert report.weight_tail_means(rows, "mnist", 4, 0) == {0: 0.3, 1: 0.5, 2: 4.0}
-    text = report.weight_table(rows, "mnist", 4, 0)
+    assert report_weights.weight_tail_means(rows, "mnist", 4, 0) == {0: 0.3, 1: 0.5, 2: 4.0}
+    text = report_weights.weight_table(rows, "mnist", 4, 0)
     assert "| 2 | 904 | 4.000 | 8.00 |" in text and "| 0 | 4 | 0.300 | 0.60 |" in text
     with pytest.raises(ValueError, match=r"no weight rows for \('mnist', 4, 1\)"):
-        report.weight_series(rows, "mnist", 4, 1)
+        report_weights.weight_series(rows, "mnist", 4, 1)

@@ -90,7 +90,8 @@ def test_membership_snapshot_restores_ids_by_name() -> None:
     again = restored.join(version=PROTOCOL_VERSION, name="b", batch_size=0, requested_id=-1)
     assert again.client_id == 2
     assert (
-        restored.join(version=PROTOCOL_VERSION, name="c", batch_size=0, requested_id=-1).client_id == 1
+        restored.join(version=PROTOCOL_VERSION, name="c", batch_size=0, requested_id=-1).client_id
+        == 1
     )
     # Old sessions do not survive a restart: everyone joins again.
     with pytest.raises(Exception, match="call Join first"):
