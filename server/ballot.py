@@ -40,5 +40,5 @@ class Ballot:
         """(client ids ascending, (M, row width) rows in that order); the ballot empties."""
         ids = sorted(self.rows)
         rows = np.stack([self.rows[i] for i in ids])
-        self.rows = {}
+        self.rows.clear()  # the same dict: the coordinator shows it as `votes`
         return ids, rows

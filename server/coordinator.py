@@ -1,25 +1,19 @@
-"""The round coordinator: one update per active client, then the round step, broadcast.
+"""The round coordinator: one update per member, the round step, the broadcast.
 
-Runs on the asyncio event loop; the heavy steps (the round engine's aggregate and
-update, the evaluation) go to worker threads so thousands of streams stay responsive.
-The run is a state machine (server/phase.py: its phases and transition table); beside
-it live the round's maths (server/engine.py, shared with the simulation), when a round
-closes and who it left out (server/close_rule.py), what goes on the wire
-(server/messages.py), the round's bytes and record (server/ledger.py), checkpoints
-(server/checkpointer.py) and the final digests (server/goodbyes.py), so this file sees
-NumPy rows and names neither gRPC nor protobuf.
+A state machine (server/phase.py) on the asyncio event loop; the round's maths (the
+engine, shared with the simulation) and the evaluation run on worker threads, so
+thousands of streams stay responsive. Its parts: who trains and what they are sent
+(cohort.py, messages.py), the open round's updates (ballot.py), when a round closes and
+who it left out (close_rule.py), bytes and records (ledger.py, records.py),
+checkpoints (checkpointer.py) and final digests (goodbyes.py). It sees NumPy rows only
+and names neither gRPC nor protobuf.
 
-Cohort rules:
-- Clients attach between rounds; they enter the cohort at the next round boundary
-  with a RoundStart (before round 0: once `num_clients` have attached).
-- A round closes when every cohort member has voted, or once its deadline passed and a
-  quorum voted (server/close_rule.py). A member whose stream breaks leaves the cohort at
-  once (its aggregator statistics are kept for a rejoin), so a dead client never stalls
-  the round. Members that did not vote are erasures in that round (weight 0); a late
-  vote gets a Rejected message, not an error; one erased three rounds in a row is let go.
-- The Decision of round t opens round t + 1 for every member that received it.
-- Every K rounds (and at SIGTERM) the state at the round boundary goes to a checkpoint,
-  after the outstanding evaluations are written.
+Rules: clients attach between rounds and enter at the next boundary with a RoundStart
+(round 0: once `num_clients` attached). A round closes when every member has voted, or
+after its deadline with a quorum; members that did not vote are erasures (a late
+update gets Rejected; three in a row and the member is let go). A member whose stream
+breaks leaves at once, its statistics kept for a rejoin. The Decision of round t opens
+t + 1. Every K rounds, and at SIGTERM, the boundary's state goes to a checkpoint.
 """
 
 from __future__ import annotations
@@ -89,6 +83,12 @@ class RoundCoordinator:
         self._goodbyes = Goodbyes()
         self._ledger = RoundLedger()
         self._cohort = Cohort(outgoing or Outgoing(), self._ledger)
+        # Views for the servicer, the summary and tests: the parts' own dicts, not copies.
+        self.cohort = self._cohort.members  # admitted: they vote in the open round
+        self.pending = self._cohort.pending  # attached, entering at the next boundary
+        self.votes = self._ballot.rows  # the open round's updates so far
+        self.final_digests = self._goodbyes.final_digests  # client -> its final replica
+        self.elapsed = self._ledger.elapsed  # training seconds, a resumed run's included
         self.close_rule: CloseRule = DeadlineOrAllVoted(
             RoundDeadline(round_deadline_s), quorum, self._deadline_passed
         )
@@ -105,7 +105,7 @@ class RoundCoordinator:
             metrics=metrics,
             records=self._records,
             executor=vote_executor,
-            elapsed=self._ledger.elapsed,
+            elapsed=self.elapsed,
         )
 
     def restore(self, state: ServerState) -> None:
@@ -118,21 +118,6 @@ class RoundCoordinator:
         log.info("resumed from a checkpoint at round %d", state.round)
 
     @property
-    def cohort(self) -> dict[int, Link]:
-        """The admitted members' streams, by client id."""
-        return self._cohort.members
-
-    @property
-    def votes(self) -> dict[int, np.ndarray]:
-        """The open round's updates so far, by client id."""
-        return self._ballot.rows
-
-    @property
-    def pending(self) -> dict[int, Link]:
-        """Attached clients waiting to enter at the next round boundary."""
-        return self._cohort.pending
-
-    @property
     def phase(self) -> Phase:
         """Read-only: every change goes through the machine's transition table."""
         return self._machine.phase
@@ -140,15 +125,6 @@ class RoundCoordinator:
     @property
     def state(self) -> str:
         return self.phase.status
-
-    @property
-    def final_digests(self) -> dict[int, bytes]:
-        """client -> the digest of its final model, as reported in its Goodbye."""
-        return self._goodbyes.final_digests
-
-    def elapsed(self) -> float:
-        """Training seconds so far, a resumed run's earlier ones included."""
-        return self._ledger.elapsed()
 
     # ---- membership of the cohort ------------------------------------------------
 
