@@ -127,7 +127,7 @@ class _Dense(Codec):
             raise ValueError("update has NaN or infinite entries: refusing to send it")
         with np.errstate(over="ignore"):  # an overflow becomes inf: refused just below
             wire = self._to_wire(row)
-        if not np.isfinite(self._from_wire(wire)).all():
+        if self.bits < 32 and not np.isfinite(self._from_wire(wire)).all():
             raise ValueError(
                 f"update has values beyond {self.name}'s range; "
                 "use --update-encoding bfloat16 or float32"
@@ -158,10 +158,10 @@ class _Dense(Codec):
             raise ValueError("updates have NaN or infinite values")
 
     def _to_wire(self, row: np.ndarray) -> np.ndarray:
-        return row.astype(self.dtype)
+        return row.astype(self.dtype, copy=False)  # float32: no copy
 
     def _from_wire(self, wire: np.ndarray) -> np.ndarray:
-        return wire.astype(np.float32)
+        return wire.astype(np.float32, copy=False)
 
 
 class Float32(_Dense):

@@ -26,7 +26,7 @@ import numpy as np
 from common.aggregators import Aggregator
 from common.data import Dataset, load_dataset
 from common.proto import signfed_pb2 as pb
-from common.wire import decision_messages, messages_size, update_messages
+from common.wire import messages_size, payload_size
 from server.checkpoints import ServerState, checkpoint_path, load_server_state, save_server_state
 from server.engine import RoundEngine, round_record
 from server.master import MasterModel
@@ -93,15 +93,15 @@ class Simulation:
     def _wire_bytes(
         self, t: int, payloads: list[bytes], decision: bytes, start_digest: bytes
     ) -> tuple[int, int]:
-        """Bytes as the networked run counts them: the same messages, built and measured
-        (all but the Attach that opens each client's stream, ~27 B, once)."""
+        """Bytes as the networked run counts them: the sizes of the same messages (all but
+        the Attach that opens each client's stream, ~27 B, once)."""
         engine, n, chunk = self.engine, self.num_params, self.config.wire.chunk_bytes
-        up = sum(
-            messages_size(update_messages(t, p, engine.update_codec, n, chunk)) for p in payloads
-        )
+        up = sum(payload_size(t, len(p), engine.update_codec, n, chunk) for p in payloads)
         model_digest = self.master.digest if engine.digest_due(t) else b""
-        messages = decision_messages(t, decision, engine.decision_codec, n, chunk, model_digest)
-        down = messages_size(messages) * len(payloads)
+        down = payload_size(
+            t, len(decision), engine.decision_codec, n, chunk, decision=True,
+            model_digest=model_digest,
+        ) * len(payloads)  # fmt: skip
         if t == 0:  # the RoundStart that admits everyone to round 0
             start = pb.ServerMessage(start=pb.RoundStart(round=0, model_digest=start_digest))
             down += messages_size([start]) * len(payloads)

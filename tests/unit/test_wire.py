@@ -10,6 +10,7 @@ from common.wire import (
     Reassembler,
     decision_messages,
     messages_size,
+    payload_size,
     update_messages,
     wire_size,
 )
@@ -237,3 +238,30 @@ def test_a_payload_in_more_chunks_than_its_size_needs_is_refused(name: str, chun
         messages = update_messages(0, codec.encode(_row(codec, n, seed)), codec, n, chunk)
         *_, got = _reassemble(fresh, messages, "update")
         np.testing.assert_array_equal(got, _row(codec, n, seed))
+
+
+@pytest.mark.parametrize("name", ["sign1", "float32", "float16", "bfloat16"])
+@pytest.mark.parametrize(
+    ("n", "chunk", "round_index"),
+    [(1, 64, 0), (583, 64, 127), (10_000, 4096, 128), (300_000, 1 << 20, 70_000)],
+)
+def test_payload_size_is_the_built_messages_size(
+    name: str, n: int, chunk: int, round_index: int
+) -> None:
+    """The simulation's byte count, computed without building messages, is exact."""
+    codec = get_codec(name)
+    rng = np.random.default_rng(n)
+    row = (
+        np.packbits(rng.random(n) > 0.5, bitorder="little")
+        if name == "sign1"
+        else rng.standard_normal(n).astype(np.float32)
+    )
+    payload = codec.encode(row)
+    up = update_messages(round_index, payload, codec, n, chunk)
+    assert payload_size(round_index, len(payload), codec, n, chunk) == messages_size(up)
+    for digest in (b"", b"\x07" * 32):
+        down = decision_messages(round_index, payload, codec, n, chunk, digest)
+        got = payload_size(
+            round_index, len(payload), codec, n, chunk, decision=True, model_digest=digest
+        )
+        assert got == messages_size(down)
