@@ -31,7 +31,7 @@ from server.health import RunHealth
 from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
 from server.membership import Membership
-from server.metrics import MetricsWriter
+from server.metrics import MetricsSink, MetricsWriter
 from server.outcome import Outcome
 from server.run_dir import start_fresh
 from server.servicer import ParameterServer
@@ -203,7 +203,7 @@ def write_port_file(path: str, port: int) -> None:
 SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s
 
 
-async def _write_summary(metrics: MetricsWriter, fields: dict[str, Any]) -> dict[str, Any]:
+async def _write_summary(metrics: MetricsSink, fields: dict[str, Any]) -> dict[str, Any]:
     """summary.json, retried on OSError (a full disk, no descriptor left); if it still
     fails, the summary goes to the log, so the run's result is never lost."""
     for attempt in range(SUMMARY_ATTEMPTS):

@@ -18,7 +18,7 @@ from common.config import RunConfig
 from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
 from server.engine import RoundEngine
 from server.master import MasterModel
-from server.metrics import MetricsWriter
+from server.metrics import MetricsSink
 from server.records import RoundRecords
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class Checkpointer:
         run: RunConfig,
         master: MasterModel,
         engine: RoundEngine,
-        metrics: MetricsWriter,
+        metrics: MetricsSink,
         records: RoundRecords,
         executor: Executor,  # the vote thread: the aggregator's statistics are not mid-update
         elapsed: Callable[[], float],  # training seconds so far, earlier runs included

@@ -39,7 +39,7 @@ from server.ledger import RoundLedger
 from server.links import Link
 from server.master import MasterModel
 from server.messages import Outgoing
-from server.metrics import MetricsWriter
+from server.metrics import MetricsSink
 from server.outcome import Outcome
 from server.phase import Phase, PhaseMachine
 from server.records import RoundRecords
@@ -58,7 +58,7 @@ class RoundCoordinator:
         wire: WireConfig,
         master: MasterModel,
         engine: RoundEngine,
-        metrics: MetricsWriter,
+        metrics: MetricsSink,
         vote_executor: Executor,
         eval_executor: Executor,
         round_deadline_s: float | None = 0.0,

@@ -1,5 +1,10 @@
 """Run output: one JSON line per round (metrics.jsonl) and a final summary.json.
 
+Both backends (the coordinator and the simulation) write through the `MetricsSink`
+interface; `MetricsWriter` is its JSONL implementation. Another sink (TensorBoard
+scalars, a Prometheus exporter) implements the same four methods and receives the
+same records, in round order.
+
 A fresh run creates metrics.jsonl anew (an earlier run's rows never precede its own;
 server/run_dir.py decides whether that earlier run may be replaced). A resumed run
 keeps the rows before its checkpoint and appends from there.
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from common.atomic import write_atomic
 
@@ -18,6 +23,24 @@ log = logging.getLogger(__name__)
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+
+
+class MetricsSink(Protocol):
+    last_accuracy: float | None  # the latest evaluation's, for Status
+
+    def round(self, record: dict[str, Any], *, num_params: int) -> None:
+        """One round's record (server/engine.round_record's schema), in round order."""
+        ...
+
+    def totals(self) -> dict[str, Any]:
+        """Running totals, for a checkpoint (a resumed sink continues from them)."""
+        ...
+
+    def summary(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The run's end: the totals with `fields` (server/summary.py); returns it."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class MetricsWriter:

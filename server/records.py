@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from server.metrics import MetricsWriter
+from server.metrics import MetricsSink
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ Evaluation = asyncio.Future[tuple[float, float]]  # (accuracy, loss) of a round'
 
 
 class RoundRecords:
-    def __init__(self, metrics: MetricsWriter, num_params: int) -> None:
+    def __init__(self, metrics: MetricsSink, num_params: int) -> None:
         self.metrics = metrics
         self.num_params = num_params
         self._queue: deque[tuple[dict[str, Any], Evaluation | None]] = deque()

@@ -1,4 +1,5 @@
-"""`signfed` command: server, client, local cluster, status, data fetching.
+"""`signfed` command: server, client, local cluster, simulation, experiments, status,
+tokens, the algorithms' table, data fetching.
 
 Subcommands import what they need when they run: `signfed status` (the compose
 healthcheck) must not pay for importing torch.
@@ -148,6 +149,13 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _algorithms(args: argparse.Namespace) -> int:
+    from signfed.algorithm_table import algorithm_table
+
+    print(algorithm_table(), end="")
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     from common.fetch import main as fetch_main
 
@@ -211,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print a client's token under a --token-secret-file")
     options.add_token_options(token)
     token.set_defaults(handler=_token)
+
+    algorithms = sub.add_parser(
+        "algorithms", help="list the registered algorithms and their encodings (Markdown)"
+    )
+    algorithms.set_defaults(handler=_algorithms)
 
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
     options.add_fetch_options(fetch, FETCHABLE, SOURCE_HELP)
