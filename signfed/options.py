@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import tomllib
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from common import algorithms, flags
 from common.batch_plan import plan_batch_sizes
 from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
+from common.release import release
 from server.config import ServerConfig
 from signfed.experiment_config import BatchModesConfig
 from signfed.simulation_config import SimulationConfig
@@ -146,16 +146,7 @@ def add_fetch_options(
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--log-level", "INFO", "logging level")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-
-
-def version() -> str:
-    """The installed package's version, else the source tree's pyproject.toml's."""
-    try:
-        return metadata.version("signfed")
-    except metadata.PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
 
 
 def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
