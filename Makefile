@@ -44,7 +44,8 @@ certs:
 # --overwrite: each `make run` replaces the previous demo run in $(OUT).
 run: setup data-mnist
 	$(VENV)/bin/signfed local --clients 15 --batch-mode 4 --algorithm llr --dataset mnist \
-		--rounds 300 --eval-every 50 --data-dir $(DATA) --out $(OUT) --overwrite
+		--rounds 300 --eval-every 50 --lr-schedule cosine --data-dir $(DATA) --out $(OUT) \
+		--overwrite
 
 test: setup lint data-mnist
 	@docker info > /dev/null 2>&1 || echo "*** No Docker engine answers: the container tests" \
