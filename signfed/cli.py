@@ -97,6 +97,7 @@ def _simulate(args: argparse.Namespace) -> int:
     import torch
 
     from signfed.progress import Progress
+    from signfed.run_end import report_lines
     from signfed.simulation import Simulation
 
     config = options.simulation_config(args)
@@ -114,7 +115,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"done: {s['rounds']} rounds in {s['wall_seconds']:.1f}s  final accuracy "
         f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  digest {s['model_digest'][:16]}"
     )
-    print(f"metrics: {args.out}/metrics.jsonl  summary: {args.out}/summary.json")
+    for line in report_lines(Path(args.out)):
+        print(line)
     return 0
 
 

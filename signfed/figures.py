@@ -46,6 +46,20 @@ def _new_figure(inches: tuple[float, float]) -> Figure:
     return figure
 
 
+def accuracy_curve(points: Sequence[tuple[int, float]], title: str) -> Figure:
+    """One run's test accuracy by round (`signfed local` and `simulate` draw it)."""
+    figure = _new_figure(WEIGHTS_INCHES)
+    ax = figure.subplots()
+    rounds = [r + 1 for r, _ in points]  # rounds done, as the progress lines count
+    ax.plot(rounds, [100 * a for _, a in points], marker="o", linewidth=1.6)
+    ax.set_xlabel("rounds done")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(y_floor([100 * a for _, a in points]), 100)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return figure
+
+
 def y_floor(percentages: Sequence[float]) -> float:
     """Lower y limit: the 5th percentile less 2 points, down to a multiple of 5.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from common import flags
 from signfed import options
 from signfed.progress import ClientWait, FollowMetrics, Progress
+from signfed.run_end import report_lines
 
 PORT_WAIT_S = 300.0  # loading MNIST and building the model can take a while on a busy box
 CLIENT_EXIT_WAIT_S = 30.0
@@ -131,5 +132,6 @@ def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
     failed = [i for i, code in enumerate(client_codes) if code != 0]
     if failed:
         print(f"clients {failed} exited with errors; see {out}/client-<i>.log")
-    print(f"metrics: {out}/metrics.jsonl  summary: {summary_path}")
+    for line in report_lines(out):
+        print(line)
     return 0 if server_code == 0 and not failed and s["replicas_identical"] else 1
