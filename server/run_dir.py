@@ -21,7 +21,8 @@ from common.config import ConfigError
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = ("metrics.jsonl", "summary.json", "checkpoint.npz", "server.port")
+# accuracy.png: the curve `signfed local` and `simulate` draw at the end (signfed/run_end.py)
+RUN_FILES = ("metrics.jsonl", "summary.json", "checkpoint.npz", "server.port", "accuracy.png")
 LOCAL_LOGS = ("server.log", "client-*.log")  # what `signfed local` adds to a run
 
 

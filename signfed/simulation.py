@@ -30,7 +30,8 @@ from common.wire import messages_size, payload_size
 from server.checkpoints import ServerState, checkpoint_path, load_server_state, save_server_state
 from server.engine import RoundEngine, round_record
 from server.master import MasterModel
-from server.metrics import METRICS, SUMMARY, MetricsWriter
+from server.metrics import MetricsWriter
+from server.run_dir import RUN_FILES
 from server.summary import summary_fields
 from signfed.client_pool import ClientPool, InProcessPool
 from signfed.progress import Progress
@@ -143,7 +144,7 @@ class Simulation:
         run, or fresh with stale outputs removed."""
         self.out.mkdir(parents=True, exist_ok=True)
         if not checkpoint_path(self.out).exists():
-            for stale in (METRICS, SUMMARY):
+            for stale in RUN_FILES:  # no checkpoint: nothing here belongs to this run
                 (self.out / stale).unlink(missing_ok=True)
             return 0, MetricsWriter(self.out)
         state = load_server_state(self.out, self.run, self.num_params)
