@@ -32,12 +32,14 @@ from dataclasses import replace  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from client.trainer import ZERO_COIN_KEY, LocalTrainer  # noqa: E402
+from client.trainer import LocalTrainer  # noqa: E402
 from common.aggregators.bits import majority_packed  # noqa: E402
+from common.algorithms.signs import sign_vote  # noqa: E402
 from common.batch_plan import BATCH_MODES  # noqa: E402
-from common.codec import coin_rng, pack_signs, unpack_signs  # noqa: E402
+from common.codec import unpack_signs  # noqa: E402
 from common.config import AggregatorConfig, RunConfig  # noqa: E402
 from common.data import load_dataset  # noqa: E402
+from common.step import sign_step  # noqa: E402
 from signfed.simulation import Simulation, SimulationConfig  # noqa: E402
 
 REFERENCE_SEED = 7919  # offset of the reference minibatches' seed
@@ -57,8 +59,9 @@ def run_mode(
     )
     dataset = load_dataset(dataset_name, data_dir, seed=seed)
     sim = Simulation(SimulationConfig(run=run, out_dir="/dev/null", data_dir=data_dir), dataset)
-    assert sim.aggregator is not None
-    n, ids = sim.num_params, sim.client_ids
+    aggregator = sim.engine.aggregator
+    n, ids = sim.num_params, sim.pool.client_ids
+    trainers = sim.pool.trainers  # type: ignore[attr-defined]  # InProcessPool
     # Another seed: another shuffle and other draws than any client's.
     reference = LocalTrainer(replace(run, seed=seed + REFERENCE_SEED), 0, ref_batch, dataset)
     groups = sorted(set(sizes))
@@ -73,14 +76,12 @@ def run_mode(
     acc: dict[str, list[float]] = defaultdict(list)
     for t in range(rounds):
         flat = sim.master.flat
-        grads = [trainer.gradient(flat, t) for trainer in sim.trainers]
-        votes = np.stack(
-            [pack_signs(g, coin_rng(seed, ZERO_COIN_KEY, i, t)) for i, g in enumerate(grads)]
-        )
+        grads = [trainer.gradient(flat, t) for trainer in trainers]
+        votes = np.stack([sign_vote(g, seed, i, t) for i, g in enumerate(grads)])
         mean = reference.gradient(flat, t).astype(np.float64)
         truth = mean > 0
         magnitude = np.abs(mean)
-        decided = unpack_signs(sim.aggregator.aggregate(votes, ids, t), n)
+        decided = unpack_signs(aggregator.aggregate(votes, ids, t), n)
         llr = decided > 0
         mv = unpack_signs(majority_packed(votes, n, None), n) > 0
         acc["llr"].append(float(np.mean(llr == truth)))
@@ -88,13 +89,14 @@ def run_mode(
         acc["llr_g"].append(float(magnitude[llr == truth].sum() / magnitude.sum()))
         acc["mv_g"].append(float(magnitude[mv == truth].sum() / magnitude.sum()))
         acc["differ"].append(float(np.mean(llr != mv)))
-        summary = sim.aggregator.client_weight_summary()
+        summary = aggregator.client_weight_summary()
         for b in groups:
             acc[f"agree{b}"].append(
                 float(np.mean([np.mean((grads[i] > 0) == truth) for i in members[b]]))
             )
             acc[f"w{b}"].append(float(np.mean([summary[i] for i in members[b]])))
-        sim.master.commit(sim.master.updated(decided, t), t + 1)  # as the llr run does
+        # as the llr run does
+        sim.master.commit(sign_step(flat, decided, run.learning_rate_at(t)), t + 1)
         if (t + 1) % block == 0:
 
             def mean_of(key: str) -> float:

@@ -65,7 +65,7 @@ def rows_cols(zero: np.ndarray, shapes: Shapes) -> int:
         block = zero[offset : offset + n]
         if len(shape) >= 2:
             matrix = block.reshape(shape[0], -1)
-            rows, cols = matrix.all(axis=1), matrix.all(axis=0)
+            rows, cols = np.asarray(matrix.all(axis=1)), np.asarray(matrix.all(axis=0))
             side += (rows.size + cols.size + 7) // 8
             explained[offset : offset + n] = (rows[:, None] | cols[None, :]).reshape(-1)
         offset += n

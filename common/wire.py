@@ -63,24 +63,33 @@ def chunk_spans(total: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + chunk_bytes, total)
 
 
-def _payload_chunks(
-    round_index: int, payload: bytes, codec: Codec, num_coords: int, chunk_bytes: int
-) -> list[dict[str, Any]]:
-    """The fields shared by Update and Decision, one dict per chunk; CRC on the last."""
-    crc = checksum(payload)
-    spans = list(chunk_spans(len(payload), chunk_bytes))
-    return [
-        {
+def _chunk_fields(
+    round_index: int, total: int, codec: Codec, num_coords: int, chunk_bytes: int, crc: int
+) -> Iterator[tuple[dict[str, Any], int, int]]:
+    """Each chunk's fields shared by Update and Decision but its data, with the (start,
+    stop) span of the data; the CRC rides on the last chunk."""
+    spans = list(chunk_spans(total, chunk_bytes))
+    for i, (start, stop) in enumerate(spans):
+        last = i == len(spans) - 1
+        fields = {
             "round": round_index,
             "num_coords": num_coords,
             "offset": start,
-            "last": i == len(spans) - 1,
-            "crc32": crc if i == len(spans) - 1 else 0,
-            "data": payload[start:stop],
+            "last": last,
+            "crc32": crc if last else 0,
             "encoding": codec.wire_id,
         }
-        for i, (start, stop) in enumerate(spans)
-    ]
+        yield fields, start, stop
+
+
+def _payload_chunks(
+    round_index: int, payload: bytes, codec: Codec, num_coords: int, chunk_bytes: int
+) -> list[dict[str, Any]]:
+    """The fields shared by Update and Decision, one dict per chunk, data included."""
+    chunks = _chunk_fields(
+        round_index, len(payload), codec, num_coords, chunk_bytes, checksum(payload)
+    )
+    return [{**fields, "data": payload[start:stop]} for fields, start, stop in chunks]
 
 
 def update_messages(
@@ -91,6 +100,11 @@ def update_messages(
         pb.ClientMessage(update=pb.Update(**fields))
         for fields in _payload_chunks(round_index, payload, codec, num_coords, chunk_bytes)
     ]
+
+
+def round_start(round_index: int, model_digest: bytes) -> pb.ServerMessage:
+    """RoundStart: admits a client into the cohort at `round_index`."""
+    return pb.ServerMessage(start=pb.RoundStart(round=round_index, model_digest=model_digest))
 
 
 def decision_messages(
@@ -135,20 +149,12 @@ def payload_size(
     message's fields with empty data, plus the data field (tag, length, bytes) and the
     enclosing oneof field. The CRC is taken as non-zero; a payload whose CRC-32 is 0
     (one in 2^32) travels 5 bytes lighter."""
-    spans = list(chunk_spans(payload_bytes, chunk_bytes))
     total = 0
-    for i, (start, stop) in enumerate(spans):
-        last = i == len(spans) - 1
-        fields: dict[str, Any] = {
-            "round": round_index,
-            "num_coords": num_coords,
-            "offset": start,
-            "last": last,
-            "crc32": 1 if last else 0,
-            "encoding": codec.wire_id,
-        }
+    chunks = _chunk_fields(round_index, payload_bytes, codec, num_coords, chunk_bytes, crc=1)
+    for fields, start, stop in chunks:
         if decision:
-            inner = pb.Decision(**fields, model_digest=model_digest if last else b"").ByteSize()
+            digest = model_digest if fields["last"] else b""
+            inner = pb.Decision(**fields, model_digest=digest).ByteSize()
         else:
             inner = pb.Update(**fields).ByteSize()
         n = stop - start

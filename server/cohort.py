@@ -26,7 +26,7 @@ class Cohort:
     def __init__(self, outgoing: Outgoing, ledger: RoundLedger) -> None:
         self.members: dict[int, Link] = {}  # admitted: they vote in the open round
         self.pending: dict[int, Link] = {}  # attached, entering at the next boundary
-        self.outgoing = outgoing  # builds the messages (and the coordinator's decisions)
+        self._outgoing = outgoing  # builds the messages (server/messages.py)
         self._ledger = ledger
 
     def holds_stream(self, client_id: int) -> bool:
@@ -55,7 +55,7 @@ class Cohort:
 
     def admit(self, round_index: int, model_digest: bytes) -> None:
         """Everyone waiting enters the cohort for `round_index`, with a RoundStart."""
-        start, size = self.outgoing.start(round_index, model_digest)
+        start, size = self._outgoing.start(round_index, model_digest)
         for client_id, link in self.pending.items():
             self.members[client_id] = link
             link.send(start)
@@ -74,7 +74,7 @@ class Cohort:
         """Send round t's decision to every member (it opens t + 1 for them); returns the
         members that stopped reading (a backlog above `max_backlog`): they get nothing,
         and are the caller's to let go."""
-        messages, size = self.outgoing.decision(
+        messages, size = self._outgoing.decision(
             decided.round,
             decided.payload,
             engine.decision_codec,
@@ -99,13 +99,13 @@ class Cohort:
             f"{deadline_s:.3g}s): counted as an erasure; carry on with the next round"
         )
         log.info("client %d: %s", link.client_id, reason)
-        message, size = self.outgoing.rejected(round_index, reason)
+        message, size = self._outgoing.rejected(round_index, reason)
         self._ledger.down(size)
         link.send(message)
 
     def stop_all(self, reason: str, rounds_done: int, outcome: Outcome) -> None:
         """Stop every stream, members and waiting clients alike."""
-        stop, _ = self.outgoing.stop(reason, rounds_done, outcome)
+        stop, _ = self._outgoing.stop(reason, rounds_done, outcome)
         for link in [*self.members.values(), *self.pending.values()]:
             link.send(stop)
 

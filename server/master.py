@@ -18,7 +18,6 @@ from common.params import digest, get_flat, set_flat
 
 class MasterModel:
     def __init__(self, run: RunConfig, dataset: Dataset) -> None:
-        self._run = run
         self._dataset = dataset
         self._model = build_model(run.model, dataset.input_shape, dataset.num_classes, run.seed)
         self.flat: np.ndarray = get_flat(self._model)  # (N,) float32, never mutated in place

@@ -13,7 +13,7 @@ import grpc
 
 from common.codecs import Codec
 from common.proto import signfed_pb2 as pb
-from common.wire import decision_messages, messages_size, wire_size
+from common.wire import decision_messages, messages_size, round_start, wire_size
 from server.outcome import Outcome
 
 # Rejected.code of a late vote: the same number a client would see as a gRPC status.
@@ -31,9 +31,7 @@ class Outgoing:
 
     def start(self, round_index: int, model_digest: bytes) -> tuple[pb.ServerMessage, int]:
         """RoundStart: admits a client into the cohort at `round_index`."""
-        message = pb.ServerMessage(
-            start=pb.RoundStart(round=round_index, model_digest=model_digest)
-        )
+        message = round_start(round_index, model_digest)
         return message, wire_size(message)
 
     def decision(

@@ -46,13 +46,11 @@ def draw_curve(points: list[tuple[int, float]], path: Path, title: str) -> bool:
     or without evaluations."""
     if not points:
         return False
-    try:
-        from signfed.figures import accuracy_curve
-    except ImportError:
-        return False
+    from signfed.figures import accuracy_curve  # imports matplotlib only when drawing
+
     try:
         figure = accuracy_curve(points, title)
-    except ImportError:  # matplotlib itself is missing
+    except ImportError:  # matplotlib is not installed
         return False
     figure.savefig(path)
     return True

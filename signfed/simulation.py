@@ -17,18 +17,16 @@ lost rounds draws the same minibatches and gives the same bits.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common.aggregators import Aggregator
 from common.data import Dataset, load_dataset
-from common.proto import signfed_pb2 as pb
-from common.wire import messages_size, payload_size
+from common.wire import payload_size, round_start, wire_size
 from server.checkpoints import ServerState, checkpoint_path, load_server_state, save_server_state
-from server.engine import RoundEngine, round_record
+from server.engine import RoundEngine
+from server.ledger import RoundLedger
 from server.master import MasterModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
@@ -55,36 +53,29 @@ class Simulation:
         self.master = MasterModel(run, self.dataset)
         self.num_params = self.master.num_params
         self.engine = RoundEngine(run, self.num_params)
-        self.pool = pool or InProcessPool(
+        self.pool: ClientPool = pool or InProcessPool(
             run, self.dataset, self.engine.algorithm, self.engine.update_codec
         )
-        self._elapsed_before = 0.0  # seconds spent before a resumed checkpoint
-        self._started = time.perf_counter()
-
-    @property
-    def aggregator(self) -> Aggregator:
-        return self.engine.aggregator
+        # Bytes, round time and training seconds (a resumed run's earlier ones included),
+        # counted and turned into records as the server's coordinator does.
+        self._ledger = RoundLedger()
+        self._ledger.start()
 
     # ---- one round -------------------------------------------------------------------
 
     def step(self, t: int) -> dict[str, Any]:
         """Round t: every client's update, the decision, x^{t+1}. Returns its record."""
-        started = time.perf_counter()
+        self._ledger.open()
         engine, flat, start_digest = self.engine, self.master.flat, self.master.digest
         payloads = self.pool.updates(flat, t)
         rows = np.stack([engine.decode(p) for p in payloads])
         decided = engine.step(flat, t, self.pool.client_ids, rows, self.pool.batch_sizes)
         self.master.commit(decided.flat, t + 1)
         up, down = self._wire_bytes(t, payloads, decided.payload, start_digest)
-        record = round_record(
-            decided,
-            clients=len(payloads),
-            bytes_up=up,
-            bytes_down=down,
-            seconds=self._elapsed_before + time.perf_counter() - self._started,
-            # As the server counts it: the round's work, not the evaluation after it.
-            round_ms=(time.perf_counter() - started) * 1e3,
-        )
+        self._ledger.up(up)
+        self._ledger.down(down)
+        # As the server counts it: the round's work, not the evaluation after it.
+        record = self._ledger.close(decided, clients=len(payloads), erasures=())
         if engine.evaluate_due(t):
             accuracy, loss = self.master.evaluate(decided.flat)
             record["accuracy"] = round(accuracy, 6)
@@ -104,8 +95,7 @@ class Simulation:
             model_digest=model_digest,
         ) * len(payloads)  # fmt: skip
         if t == 0:  # the RoundStart that admits everyone to round 0
-            start = pb.ServerMessage(start=pb.RoundStart(round=0, model_digest=start_digest))
-            down += messages_size([start]) * len(payloads)
+            down += wire_size(round_start(0, start_digest)) * len(payloads)
         return up, down
 
     # ---- the whole run -----------------------------------------------------------------
@@ -113,7 +103,7 @@ class Simulation:
     def run_all(self, progress: Progress | None = None) -> dict[str, Any]:
         """Run (or resume) to the last round; returns what summary.json holds."""
         first, metrics = self._open()
-        self._started = time.perf_counter()
+        self._ledger.start()
         try:
             for t in range(first, self.run.rounds):
                 record = self.step(t)
@@ -130,7 +120,7 @@ class Simulation:
                     engine=self.engine,
                     rounds=self.master.round,
                     model_digest=self.master.digest,
-                    wall_seconds=self._elapsed_before + time.perf_counter() - self._started,
+                    wall_seconds=self._ledger.elapsed(),
                 )
             )
         finally:
@@ -150,7 +140,7 @@ class Simulation:
         state = load_server_state(self.out, self.run, self.num_params)
         self.master.commit(state.flat, state.round)
         self.engine.load_state_dict(state.aggregator)
-        self._elapsed_before = state.seconds
+        self._ledger.seconds_before = state.seconds
         log.info("resuming %s at round %d", self.out, state.round)
         return state.round, MetricsWriter.resumed(self.out, state.metrics, state.round)
 
