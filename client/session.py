@@ -36,7 +36,7 @@ from common.algorithms import Algorithm, get_algorithm
 from common.codecs import Codec
 from common.config import PROTOCOL_VERSION, RunConfig
 from common.data import Dataset, load_dataset
-from common.params import digest
+from common.params import digest, model_layout
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.run_settings import run_config_from
@@ -126,7 +126,6 @@ class ClientSession:
         run = run_config_from(reply.settings)
         self.run_config = run
         self.algorithm = get_algorithm(run.aggregator.algorithm)
-        self.codecs = self.algorithm.encodings(run)
         if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
             self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
@@ -137,6 +136,7 @@ class ClientSession:
         ):
             assert self.dataset is not None  # loaded above with the first settings
             self.trainer = LocalTrainer(run, reply.client_id, reply.batch_size, self.dataset)
+        self.codecs = self.algorithm.encodings(run, model_layout(self.trainer.model))
         log.info(
             "joined as client %d (%s, batch %d) at round %d",
             self.client_id,
@@ -258,7 +258,8 @@ class ClientSession:
         """Our update for `round_index`: what the run's algorithm computes, encoded."""
         assert self.trainer is not None and self.flat is not None and self.settings is not None
         assert self.algorithm is not None and self.codecs is not None
-        row = self.algorithm.client_update(self.trainer, self.flat, round_index, self.settings.seed)
+        assert self.run_config is not None
+        row = self.algorithm.client_update(self.trainer, self.flat, round_index, self.run_config)
         codec = self.codecs[0]
         for message in update_messages(
             round_index,

@@ -28,6 +28,10 @@ import numpy as np
 
 from common.codec import packed_size, unpack_signs
 
+# A model's parameters as blocks (rows, cols) covering the flat vector in order: what
+# Codec.bound takes (common/ternary.layout_of makes one from parameter shapes).
+Layout = tuple[tuple[int, int], ...]
+
 
 class PayloadError(ValueError):
     """A payload that cannot be accepted (wrong length, offset, checksum or content)."""
@@ -66,6 +70,12 @@ class Codec(abc.ABC):
         """Payload bytes -> a row, validated first (PayloadError)."""
         self.validate(data, num_coords)
         return self._decode(data, num_coords)
+
+    def bound(self, layout: Layout) -> Codec:
+        """This codec for a model of the given parameter blocks (rows, cols): a hint
+        that codecs whose size depends on the data use to encode compactly (ternary);
+        the others, and every decoder, ignore it."""
+        return self
 
     def roundtrip(self, row: np.ndarray, num_coords: int) -> np.ndarray:
         """The row as a receiver sees it: what the wire keeps of it (float16 rounds)."""
@@ -223,3 +233,7 @@ def codec_for_wire(wire_id: int) -> Codec:
     if codec is None:
         raise PayloadError(f"unknown payload encoding {wire_id}; this side knows {available()}")
     return codec
+
+
+# Last, as it subclasses Codec: common/ternary.py registers "ternary" (wire 5) when it loads.
+import common.ternary  # noqa: E402, F401

@@ -21,6 +21,8 @@ CODECS = available_codecs()
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
 MODELS = ("mlp", "net", "resnet56")
 PARTITIONS = ("copy", "iid", "classes", "dirichlet")
+ZEROS = ("coin", "abstain")  # --zeros: see AggregatorConfig.zeros
+ABSTENTIONS = ("disagree", "skip")  # --abstentions: see AggregatorConfig.abstentions
 DEFAULT_MODEL = {
     "digits": "mlp",
     "synthetic": "mlp",
@@ -66,6 +68,24 @@ class AggregatorConfig:
         flag="--pooled",
         help="llr: one crossing probability per client instead of per coordinate",
     )
+    # what an exactly-zero gradient coordinate sends: a fair coin bit (1 bit per
+    # coordinate, ties broken by a coin) or 0, an abstention, as torch.sign in the
+    # authors' code (ternary votes and decisions; a tie decides 0)
+    zeros: str = setting(
+        "coin",
+        flag="--zeros",
+        help="sign algorithms: exact-zero coordinates send a coin bit or abstain (ternary)",
+        choices=ZEROS,
+    )
+    # llr with abstaining zeros: the authors count an abstention as a disagreement;
+    # "skip" counts only rounds the client voted in (common/aggregators/voted.py)
+    abstentions: str = setting(
+        "disagree",
+        flag="--abstentions",
+        help="llr, --zeros abstain: an abstention counts as a disagreement (the authors') "
+        "or is skipped (only rounds a client voted in count)",
+        choices=ABSTENTIONS,
+    )
     # seeds the coin that breaks tied votes, so replays decide alike; the CLI sets the
     # run's --seed here
     seed: int = setting(0, set_by="--seed")
@@ -75,6 +95,20 @@ class AggregatorConfig:
         require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
         require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
         require(0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}")
+        require(
+            self.zeros in ZEROS, f"--zeros must be one of {', '.join(ZEROS)}, got {self.zeros!r}"
+        )
+        require(
+            self.abstentions in ABSTENTIONS,
+            f"--abstentions must be one of {', '.join(ABSTENTIONS)}, got {self.abstentions!r}",
+        )
+        if self.abstentions == "skip":
+            require(self.zeros == "abstain", "--abstentions skip needs --zeros abstain")
+            require(
+                not self.pooled and self.forgetting == 1.0,
+                "--abstentions skip keeps integer counts per coordinate: "
+                "not with --pooled or --forgetting",
+            )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,14 @@ import hashlib
 import numpy as np
 import torch
 
+from common.codecs import Layout
+from common.ternary import layout_of
+
+
+def model_layout(model: torch.nn.Module) -> Layout:
+    """The parameters as (rows, cols) blocks in flat order (Codec.bound's hint)."""
+    return layout_of([tuple(p.shape) for p in model.parameters()])
+
 
 def num_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

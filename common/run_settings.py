@@ -36,6 +36,8 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
 
 def run_config_from(settings: pb.RunSettings) -> RunConfig:
     """The run as the server announced it (what a client trains with)."""
+    update_encoding = codec_for_wire(settings.update_encoding).name
+    zeros = "abstain" if update_encoding == "ternary" else "coin"
     return RunConfig(
         dataset=settings.dataset,
         model=settings.model,
@@ -48,7 +50,8 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
         classes_per_client=settings.classes_per_client,
         dirichlet_alpha=settings.dirichlet_alpha,
         digest_every=settings.digest_every,
-        update_encoding=codec_for_wire(settings.update_encoding).name,
+        update_encoding=update_encoding,
         decision_encoding=codec_for_wire(settings.decision_encoding).name,
-        aggregator=AggregatorConfig(algorithm=settings.algorithm),
+        # the encoding says how zeros travel: ternary rows are abstaining zeros
+        aggregator=AggregatorConfig(algorithm=settings.algorithm, zeros=zeros),
     )

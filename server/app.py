@@ -69,7 +69,8 @@ async def create_server(config: ServerConfig) -> RunningServer:
     run = config.run
     dataset = load_dataset(run.dataset, config.data_dir, seed=run.seed)
     master = MasterModel(run, dataset)
-    engine = RoundEngine(run, master.num_params)  # an encoding the algorithm cannot send fails here
+    # an encoding the algorithm cannot send fails here
+    engine = RoundEngine(run, master.num_params, master.layout)
     membership = Membership(
         capacity=run.num_clients,
         batch_plan=run.batch_size_for,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from common.algorithms import get_algorithm
+from common.codecs import Layout
 from common.config import RunConfig
 
 
@@ -37,11 +38,12 @@ class Decided:
 
 
 class RoundEngine:
-    def __init__(self, run: RunConfig, num_params: int) -> None:
+    def __init__(self, run: RunConfig, num_params: int, layout: Layout = ()) -> None:
         self.run = run
         self.num_params = num_params
         self.algorithm = get_algorithm(run.aggregator.algorithm)
-        self.update_codec, self.decision_codec = self.algorithm.encodings(run)
+        # layout: the model's parameter blocks, so a ternary decision encodes compactly
+        self.update_codec, self.decision_codec = self.algorithm.encodings(run, layout)
         self.aggregator = self.algorithm.aggregator(num_params, run.aggregator)
 
     # ---- cadence: the same for every backend -----------------------------------------

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from common.codecs import Layout
 from common.config import RunConfig
 from common.data import Dataset
 from common.evaluate import evaluate
 from common.models import build_model
-from common.params import digest, get_flat, set_flat
+from common.params import digest, get_flat, model_layout, set_flat
 
 
 class MasterModel:
@@ -23,6 +24,10 @@ class MasterModel:
         self.flat: np.ndarray = get_flat(self._model)  # (N,) float32, never mutated in place
         self.round = 0  # the model is x^round
         self._digest = digest(self.flat)
+
+    @property
+    def layout(self) -> Layout:
+        return model_layout(self._model)
 
     @property
     def num_params(self) -> int:

@@ -24,4 +24,9 @@ def algorithm_table() -> str:
 
 
 def _encodings(names: tuple[str, ...]) -> str:
-    return ", ".join(f"{n} ({get_codec(n).bits})" for n in names)
+    return ", ".join(f"{n} ({_bits(n)})" for n in names)
+
+
+def _bits(name: str) -> str:
+    # ternary's size follows the gradient: 0.01-0.52 bit measured (benchmarks/zero_sets.py)
+    return "<1, varies" if name == "ternary" else str(get_codec(name).bits)

@@ -46,9 +46,8 @@ class InProcessPool:
         self.batch_sizes = np.array([t.batch_size for t in self.trainers], dtype=np.float64)
 
     def updates(self, flat: np.ndarray, round_index: int) -> list[bytes]:
-        seed = self.run.seed
         return [
-            self.codec.encode(self.algorithm.client_update(trainer, flat, round_index, seed))
+            self.codec.encode(self.algorithm.client_update(trainer, flat, round_index, self.run))
             for trainer in self.trainers
         ]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import itertools
 import json
 import logging
 import time
@@ -28,7 +29,13 @@ from typing import Any
 
 from common.algorithms import get_algorithm
 from common.batch_plan import BATCH_MODES
-from common.config import AggregatorConfig, ConfigError, RunConfig, config_json
+from common.config import (
+    AggregatorConfig,
+    ConfigError,
+    RunConfig,
+    config_json,
+    run_config_from_json,
+)
 from signfed.experiment_config import BatchModesConfig
 from signfed.simulation import Simulation, SimulationConfig
 
@@ -49,28 +56,43 @@ class RunSpec:
 
 
 def plan_runs(config: BatchModesConfig) -> list[RunSpec]:
-    """Every run of the grid, seed-major: an early stop leaves whole seeds finished."""
+    """Every run of the grid, seed-major: an early stop leaves whole seeds finished.
+
+    With --zeros abstain a sign algorithm runs as its own variant, named and reported
+    "<algorithm>-abstain" (e.g. llr-abstain; llr-abstain-skip with --abstentions skip,
+    which only llr has); coin runs keep the plain names. A float baseline has no zeros
+    to abstain from: it runs once, with the coin variants."""
     specs = []
-    for seed in range(config.seeds):
-        for mode in config.modes:
-            for algorithm in config.algorithms:
-                sizes = BATCH_MODES[mode]
-                run = RunConfig(
-                    dataset=config.dataset,
-                    num_clients=len(sizes),
-                    rounds=config.rounds,
-                    # a float baseline steps by its gradient, not by +-lr: its own lr
-                    learning_rate=config.sgd_lr if get_algorithm(algorithm).baseline else config.lr,
-                    lr_schedule=config.lr_schedule,
-                    seed=seed,
-                    eval_every=config.eval_every,
-                    batch_sizes=sizes,
-                    aggregator=AggregatorConfig(
-                        algorithm=algorithm, warmup_rounds=config.warmup_rounds, seed=seed
-                    ),
-                )
-                name = f"{config.dataset}-mode{mode}-{algorithm}-seed{seed}"
-                specs.append(RunSpec(name, mode, algorithm, seed, run))
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    for seed, mode, zeros, algorithm in itertools.product(
+        seeds, config.modes, config.zeros, config.algorithms
+    ):
+        if zeros != "coin" and get_algorithm(algorithm).baseline:
+            continue
+        skip = zeros == "abstain" and algorithm == "llr" and config.abstentions == "skip"
+        sizes = BATCH_MODES[mode]
+        run = RunConfig(
+            dataset=config.dataset,
+            num_clients=len(sizes),
+            rounds=config.rounds,
+            # a float baseline steps by its gradient, not by +-lr: its own lr
+            learning_rate=config.sgd_lr if get_algorithm(algorithm).baseline else config.lr,
+            lr_schedule=config.lr_schedule,
+            seed=seed,
+            eval_every=config.eval_every,
+            batch_sizes=sizes,
+            aggregator=AggregatorConfig(
+                algorithm=algorithm,
+                warmup_rounds=config.warmup_rounds,
+                seed=seed,
+                zeros=zeros,
+                abstentions="skip" if skip else "disagree",
+            ),
+        )
+        variant = algorithm if zeros == "coin" else f"{algorithm}-{zeros}"
+        variant += "-skip" if skip else ""
+        name = f"{config.dataset}-mode{mode}-{variant}-seed{seed}"
+        specs.append(RunSpec(name, mode, variant, seed, run))
     return specs
 
 
@@ -84,7 +106,8 @@ def is_finished(directory: Path, run: RunConfig) -> bool:
     if not path.exists():
         return False
     summary = json.loads(path.read_text(encoding="utf-8"))
-    if json.loads(json.dumps(summary.get("config"))) != config_json(run):
+    # through RunConfig: a setting added since the run was made reads as its default
+    if config_json(run_config_from_json(summary.get("config") or {})) != config_json(run):
         raise ConfigError(
             f"{directory} holds a run with other settings; use another --out or delete it"
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from common.algorithms import available
 from common.batch_plan import BATCH_MODES
-from common.config import DATASETS, require
+from common.config import ABSTENTIONS, DATASETS, ZEROS, require
 from common.flags import int_tuple, joined, setting, word_tuple
 from common.schedule import LR_SCHEDULES
 
@@ -19,13 +19,29 @@ ALGORITHMS = available()  # the grid's: every registered algorithm (common/algor
 class BatchModesConfig:
     dataset: str = setting("mnist", flag="--dataset", help="dataset", choices=DATASETS)
     rounds: int = setting(1000, flag="--rounds", help="rounds per run (the paper: 3000)")
-    # Seeds 0 .. seeds-1: single runs of constant-lr signSGD are noisy.
-    seeds: int = setting(2, flag="--seeds", help="runs per setting, seeds 0 .. S-1")
+    # Seeds F .. F+seeds-1: single runs of constant-lr signSGD are noisy.
+    seeds: int = setting(2, flag="--seeds", help="runs per setting, seeds F .. F+S-1")
+    first_seed: int = setting(0, flag="--first-seed", help="F: the first seed (extend a grid)")
     modes: tuple[int, ...] = setting(
         (1, 2, 3, 4), flag="--modes", help="batch modes to run", parse=int_tuple, show=joined
     )
     algorithms: tuple[str, ...] = setting(
         ALGORITHMS, flag="--algorithms", help="algorithms to run", parse=word_tuple, show=joined
+    )
+    # coin: the paper's setting as signfed ran it so far; abstain: the authors' zeros
+    zeros: tuple[str, ...] = setting(
+        ("coin",),
+        flag="--zeros",
+        help="sign algorithms' exact zeros: coin, abstain or both (coin,abstain)",
+        parse=word_tuple,
+        show=joined,
+    )
+    # llr's counter with abstaining zeros: the authors' (disagree) or only voted rounds
+    abstentions: str = setting(
+        "disagree",
+        flag="--abstentions",
+        help="llr with --zeros abstain: disagree (the authors' counter) or skip",
+        choices=ABSTENTIONS,
     )
     out_dir: str = setting(
         "runs/batch-modes", flag="--out", help="where the CSVs, table and figures go"
@@ -69,6 +85,12 @@ class BatchModesConfig:
         require(
             bool(self.algorithms) and not bad_algorithms,
             f"--algorithms must be among {ALGORITHMS}, got {list(self.algorithms)}",
+        )
+        require(self.first_seed >= 0, f"--first-seed must be >= 0, got {self.first_seed}")
+        bad_zeros = [z for z in self.zeros if z not in ZEROS]
+        require(
+            bool(self.zeros) and not bad_zeros,
+            f"--zeros must be among {ZEROS}, got {list(self.zeros)}",
         )
         require(self.workers >= 1, f"--workers must be >= 1, got {self.workers}")
         require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")

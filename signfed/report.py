@@ -218,9 +218,16 @@ def markdown_table(summaries: Sequence[Summary], gaps: Sequence[Gap]) -> str:
             f"| {_pct(s.final_mean)} | {s.max_round} |"
         )
     if gaps:
+        lines += ["", gap_table(gaps).rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def gap_table(gaps: Sequence[Gap]) -> str:
+    """The gaps of one algorithm over one baseline, as a Markdown table with its legend."""
+    lines: list[str] = []
+    if gaps:
         first = gaps[0]
         lines += [
-            "",
             f"{first.algorithm} − {first.baseline}, tail means, in points; ± one standard "
             "error, sqrt(std_a²/n_a + std_b²/n_b) (n/a with one seed).",
             "",
@@ -235,7 +242,7 @@ def markdown_table(summaries: Sequence[Summary], gaps: Sequence[Gap]) -> str:
                 f"| {g.dataset} | {g.mode} | {100 * g.difference:+.2f} ± {spread} | {paired} "
                 f"| {g.seeds} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def plan_label(batch_sizes: Sequence[int]) -> str:

@@ -52,7 +52,7 @@ class Simulation:
         self.dataset = dataset or load_dataset(run.dataset, config.data_dir, seed=run.seed)
         self.master = MasterModel(run, self.dataset)
         self.num_params = self.master.num_params
-        self.engine = RoundEngine(run, self.num_params)
+        self.engine = RoundEngine(run, self.num_params, self.master.layout)
         self.pool: ClientPool = pool or InProcessPool(
             run, self.dataset, self.engine.algorithm, self.engine.update_codec
         )

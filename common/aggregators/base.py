@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from common.aggregators.bits import clear_padding
+from common.aggregators.bits import canonical_ternary, clear_padding
 from common.codec import packed_size
 from common.codecs import Codec, Sign1, get_codec
 from common.config import AggregatorConfig
@@ -25,6 +25,8 @@ from common.config import AggregatorConfig
 class Aggregator(abc.ABC):
     name: ClassVar[str]
     codec: ClassVar[str] = "sign1"  # the row form it reads (common/codecs.py)
+    # sign aggregators read ternary rows instead when zeros abstain (--zeros abstain)
+    abstains: ClassVar[bool] = False
 
     def __init__(self, num_coords: int, config: AggregatorConfig) -> None:
         if num_coords < 1:
@@ -32,6 +34,8 @@ class Aggregator(abc.ABC):
         self.num_coords = num_coords
         self.num_bytes = packed_size(num_coords)
         self.config = config
+        self.abstain = self.abstains and config.zeros == "abstain"
+        self.row_codec = "ternary" if self.abstain else self.codec
 
     @abc.abstractmethod
     def aggregate(
@@ -60,8 +64,9 @@ class Aggregator(abc.ABC):
     def check_inputs(
         self, votes: np.ndarray, client_ids: Sequence[int], round_index: int
     ) -> tuple[np.ndarray, list[int]]:
-        """Validated (rows, sign1 ones with clean padding; client ids as ints) or ValueError."""
-        codec: Codec = get_codec(self.codec)
+        """Validated (rows: sign1 ones with clean padding, ternary ones canonical; client
+        ids as ints) or ValueError."""
+        codec: Codec = get_codec(self.row_codec)
         codec.check_rows(votes, self.num_coords)
         if votes.shape[0] == 0:
             raise ValueError("a round needs at least one vote, got none")
@@ -83,4 +88,6 @@ class Aggregator(abc.ABC):
         votes = np.ascontiguousarray(votes)
         if isinstance(codec, Sign1):
             votes = clear_padding(votes, self.num_coords)
+        elif self.abstain:
+            votes = canonical_ternary(votes, self.num_coords)
         return votes, ids

@@ -120,3 +120,66 @@ def majority_packed(votes: np.ndarray, num_coords: int, coin: np.ndarray | None)
     decision = greater.view(np.uint8)[:nbytes].copy()
     decision[-1] &= np.uint8(padding_mask(num_coords))
     return decision
+
+
+# ---- ternary rows: abstaining zeros (--zeros abstain) ------------------------------------
+#
+# A ternary row is two packed planes, [signs | nonzero] (common/ternary.py): bit n of
+# the nonzero plane says the coordinate votes at all, bit n of the sign plane which
+# way. A vote is then +1 where sign & nonzero, -1 where nonzero & ~sign, 0 elsewhere.
+
+
+def ternary_planes(rows: np.ndarray, num_coords: int) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 2B) ternary rows -> (signs, nonzero) views, B = ceil(N/8)."""
+    nbytes = packed_size(num_coords)
+    return rows[..., :nbytes], rows[..., nbytes:]
+
+
+def canonical_ternary(rows: np.ndarray, num_coords: int) -> np.ndarray:
+    """Rows whose sign bits are 0 wherever the nonzero bit is 0 and whose padding is 0,
+    copied only when needed: as for sign1, a sender's promise is enforced, not trusted."""
+    signs, nonzero = ternary_planes(rows, num_coords)
+    mask = np.uint8(padding_mask(num_coords))
+    stray = signs & ~nonzero
+    if not (stray.any() or np.any(nonzero[..., -1] & ~mask) or np.any(signs[..., -1] & ~mask)):
+        return rows
+    rows = rows.copy()
+    signs, nonzero = ternary_planes(rows, num_coords)
+    signs &= nonzero
+    signs[..., -1] &= mask
+    nonzero[..., -1] &= mask
+    return rows
+
+
+def compare_counts(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Bitwise (count_a > count_b, count_a == count_b) of two bit-sliced counts with the
+    same number of planes, most significant plane first."""
+    greater = np.zeros_like(a[0])
+    equal = np.full_like(a[0], np.uint64(0xFFFF_FFFF_FFFF_FFFF))
+    for j in range(len(a) - 1, -1, -1):
+        greater |= equal & a[j] & ~b[j]
+        equal &= ~(a[j] ^ b[j])
+    return greater, equal
+
+
+def ternary_majority(rows: np.ndarray, num_coords: int) -> np.ndarray:
+    """(M, 2B) canonical ternary votes -> (2B,) ternary decision: sign(#(+1) - #(-1)),
+    0 where the counts are equal (a tie, or nobody voted): U = 0 leaves the coordinate
+    where it is, as torch.sign does in the authors' code. No coin is needed."""
+    nbytes = packed_size(num_coords)
+    signs, nonzero = ternary_planes(rows, num_coords)
+    up = count_planes(as_words(np.ascontiguousarray(signs)))
+    down = count_planes(as_words(np.ascontiguousarray(nonzero & ~signs)))
+    greater, equal = compare_counts(up, down)
+    decision = np.empty(2 * nbytes, np.uint8)
+    decision[:nbytes] = greater.view(np.uint8)[:nbytes]
+    decision[nbytes:] = (~equal).view(np.uint8)[:nbytes]
+    return canonical_ternary(decision, num_coords)
+
+
+def majority(votes: np.ndarray, num_coords: int, coin: np.ndarray | None) -> np.ndarray:
+    """The plain majority of clean rows: sign1 with the tie `coin`, ternary (abstaining
+    zeros, U = 0 on a tie) when `coin` is None."""
+    if coin is None:
+        return ternary_majority(votes, num_coords)
+    return majority_packed(votes, num_coords, coin)

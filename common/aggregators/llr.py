@@ -12,6 +12,11 @@ weights follow the authors' code: see weights.py.
 - Afterwards: weights from the counters as they stood BEFORE this round, then the
   counters take this round's decision.
 - A weighted sum of exactly 0 is a tie: the seeded coin of bits.py decides it.
+- Abstaining zeros (config.zeros == "abstain", ternary rows): a 0 adds nothing, a sum
+  of exactly 0 decides U = 0, and Y != U compares as they are: an abstention counts
+  against a client whenever U = +-1. The authors' rule (train_signSGD_FV.py,
+  `update_count`: `count_error += (est_grad == torch.sign(v.grad))`, agreements);
+  --abstentions skip counts only rounds a client voted in (voted.py).
 - A negative weight (a client that disagrees more often than not) is kept: its vote
   is flipped, which is correct decoding.
 
@@ -26,10 +31,9 @@ If no established client votes, the round is a plain majority, as in the warm-up
 The newcomer's counters run from its first vote, so it earns its own weight after
 its own warm-up. A client that merely missed rounds keeps its record.
 
-Pooled mode (config.pooled): one p per client over all coordinates,
-p_m = D_m / (N r_m), D_m its total disagreements (bitarray.util.count_xor on the
-packed vectors). It is the mean of the per-coordinate p's, so both modes share the
-weight formula and the rules above.
+Pooled mode (config.pooled): one p per client over all coordinates, p_m = D_m / (N r_m),
+D_m its total disagreements (bitarray.util.count_xor on the packed vectors): the mean
+of the per-coordinate p's, so both modes share the weight formula and the rules above.
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from bitarray import bitarray
-from bitarray.util import count_xor
 
+from common.aggregators import blocks
 from common.aggregators.base import Aggregator
-from common.aggregators.bits import majority_packed, tie_coin
+from common.aggregators.bits import majority, tie_coin
+from common.aggregators.voted import count_voted, voted_weights
 from common.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
 from common.config import AggregatorConfig
 
@@ -60,12 +64,9 @@ def block_size(num_voters: int) -> int:
     return min(65536, max(1024, BLOCK_ELEMENTS // num_voters // 64 * 64))
 
 
-def _unpack(packed: np.ndarray, count: int) -> np.ndarray:
-    return np.unpackbits(packed, count=count, bitorder="little").view(bool)
-
-
 class LLRVote(Aggregator):
     name = "llr"
+    abstains = True
 
     def __init__(self, num_coords: int, config: AggregatorConfig) -> None:
         super().__init__(num_coords, config)
@@ -77,6 +78,9 @@ class LLRVote(Aggregator):
         self._counts = np.zeros((0,) if config.pooled else (0, num_coords), self._counts_dtype)
         self._rounds = np.zeros(0, np.float64)  # (capacity,) r_m, decayed
         self._seen = np.zeros(0, np.int64)  # (capacity,) rounds voted, not decayed
+        # --abstentions skip: rounds counted per client and coordinate (voted.py)
+        self._skip = self.abstain and config.abstentions == "skip"
+        self._voted = np.zeros((0, num_coords) if self._skip else (0, 0), np.int32)
 
     @property
     def _counts_dtype(self) -> type[np.number]:
@@ -96,10 +100,11 @@ class LLRVote(Aggregator):
         votes, ids = self.check_inputs(votes, client_ids, round_index)
         rows = self._rows_for(ids)
         cfg = self.config
-        coin = tie_coin(cfg.seed, round_index, self.num_coords)
+        # Abstaining zeros: a sum of exactly 0 decides U = 0, no coin (authors' rule).
+        coin = None if self.abstain else tie_coin(cfg.seed, round_index, self.num_coords)
         established = self._seen[rows] >= max(cfg.warmup_rounds, 1)
         if round_index < cfg.warmup_rounds or not established.any():
-            decision = majority_packed(votes, self.num_coords, coin)
+            decision = majority(votes, self.num_coords, coin)
             if cfg.pooled:
                 self._count_pooled(votes, rows, decision)
             else:
@@ -108,7 +113,7 @@ class LLRVote(Aggregator):
             decision = self._pooled_vote(votes, self._pooled_weights(rows, established), coin)
             self._count_pooled(votes, rows, decision)
         else:
-            weigh = self._weigher(rows, established)
+            weigh = None if self._skip else self._weigher(rows, established)
             decision = self._coordinate_pass(votes, rows, weigh=weigh, coin=coin)
         self._rounds[rows] = cfg.forgetting * self._rounds[rows] + 1.0
         self._seen[rows] += 1
@@ -125,6 +130,7 @@ class LLRVote(Aggregator):
                     self._rounds = _grown(self._rounds, capacity)
                     self._seen = _grown(self._seen, capacity)
                     self._ids = _grown(self._ids, capacity)
+                    self._voted = _grown(self._voted, capacity)
                 self._row_of[client] = row
                 self._ids[row] = client
         return np.array([self._row_of[client] for client in ids], dtype=np.intp)
@@ -169,40 +175,52 @@ class LLRVote(Aggregator):
         weigh: Weigher | None = None,
         coin: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Block by block over the coordinates: decide (given `weigh` and the tie `coin`)
-        unless `decision` is given, then count disagreements. Returns the decision."""
-        n, forgetting = self.num_coords, self.config.forgetting
+        """Block by block over the coordinates: decide (given `weigh`, and the tie `coin`
+        unless zeros abstain) unless `decision` is given, then count disagreements.
+        Returns the decision (blocks.py: the vote and decision forms)."""
+        n, forgetting, abstain = self.num_coords, self.config.forgetting, self.abstain
         deciding = decision is None
         if decision is None:
-            decision = np.empty(self.num_bytes, np.uint8)
+            decision = np.empty(votes.shape[1], np.uint8)
         first = int(rows[0])
         contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
         select: slice | np.ndarray = slice(first, first + len(rows)) if contiguous else rows
         step = block_size(len(rows))
         for lo in range(0, n, step):
             hi = min(n, lo + step)
-            blo, bhi = lo // 8, -(-hi // 8)
-            bits = np.unpackbits(votes[:, blo:bhi], axis=1, count=hi - lo, bitorder="little")
+            block = blocks.votes_block(votes, lo, hi, n, abstain)
             counts = self._counts[select, lo:hi]  # a view when contiguous, else a copy
+            voted = self._voted[select, lo:hi] if self._skip else None
             if not deciding:
-                decided = _unpack(decision[blo:bhi], hi - lo)
+                decided = blocks.decided_block(decision, lo, hi, n, abstain)
             else:
-                assert weigh is not None and coin is not None
-                weights = weigh(counts)  # (M, c)
-                # sum_m w (2b - 1) as 2 sum(w b) - sum(w): exact on the grid (weights.py)
-                total = 2 * np.einsum("ij,ij->j", weights, bits) - weights.sum(axis=0)
-                decided = total > 0
-                decided |= (total == 0) & _unpack(coin[blo:bhi], hi - lo)
-                decision[blo:bhi] = np.packbits(decided, bitorder="little")
-            disagree = bits != decided  # (M, c) bool
-            if self._exact:
-                np.add(counts, disagree, out=counts)
+                if voted is not None:
+                    weights = self._voted_weights(counts, voted)
+                else:
+                    assert weigh is not None
+                    weights = weigh(counts)
+                total = blocks.weighted_total(weights, block, abstain)
+                decided = blocks.decide(total, coin, lo, hi)
+                blocks.pack_decided(decision, decided, lo, hi, n)
+            if voted is not None:
+                count_voted(counts, voted, block, decided)
+            elif self._exact:
+                np.add(counts, block != decided, out=counts)
             else:
                 counts *= forgetting
-                counts += disagree
+                counts += block != decided
             if not contiguous:
                 self._counts[select, lo:hi] = counts
+                if voted is not None:
+                    self._voted[select, lo:hi] = voted
         return decision
+
+    def _voted_weights(self, counts: np.ndarray, voted: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        dtype = sum_dtype(counts.shape[0], cfg.weight_clip)
+        return voted_weights(
+            counts, voted, cfg.eps, cfg.weight_clip, max(cfg.warmup_rounds, 1), dtype
+        )
 
     def _pooled_weights(self, rows: np.ndarray, established: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -212,25 +230,23 @@ class LLRVote(Aggregator):
             weights[~established] = quantize(weights[established].sum() / established.sum())
         return weights.astype(sum_dtype(len(rows), cfg.weight_clip))
 
-    def _pooled_vote(self, votes: np.ndarray, weights: np.ndarray, coin: np.ndarray) -> np.ndarray:
-        decision = np.empty(self.num_bytes, np.uint8)
-        weight_sum = weights.sum()
+    def _pooled_vote(
+        self, votes: np.ndarray, weights: np.ndarray, coin: np.ndarray | None
+    ) -> np.ndarray:
+        n = self.num_coords
+        decision = np.empty(votes.shape[1], np.uint8)
         step = block_size(len(weights))
-        for lo in range(0, self.num_coords, step):
-            hi = min(self.num_coords, lo + step)
-            blo, bhi = lo // 8, -(-hi // 8)
-            bits = np.unpackbits(votes[:, blo:bhi], axis=1, count=hi - lo, bitorder="little")
-            total = 2 * np.einsum("i,ij->j", weights, bits) - weight_sum
-            decided = total > 0
-            decided |= (total == 0) & _unpack(coin[blo:bhi], hi - lo)
-            decision[blo:bhi] = np.packbits(decided, bitorder="little")
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            total = blocks.weighted_total(
+                weights, blocks.votes_block(votes, lo, hi, n, self.abstain), self.abstain
+            )
+            blocks.pack_decided(decision, blocks.decide(total, coin, lo, hi), lo, hi, n)
         return decision
 
     def _count_pooled(self, votes: np.ndarray, rows: np.ndarray, decision: np.ndarray) -> None:
-        # count_xor on buffer-backed bitarrays: no copy, no unpacking (benchmarks/aggregate.py)
-        decided = bitarray(buffer=decision, endian="little")
         for vote, row in zip(votes, rows, strict=True):
-            wrong = count_xor(bitarray(buffer=vote, endian="little"), decided)
+            wrong = blocks.disagreements(vote, decision, self.num_coords, self.abstain)
             self._counts[row] = self.config.forgetting * self._counts[row] + wrong
 
     # ---- reports and checkpoints -------------------------------------------------
@@ -258,15 +274,18 @@ class LLRVote(Aggregator):
 
     def state_dict(self) -> dict[str, np.ndarray]:
         known = len(self._row_of)
-        return {
+        state = {
             "client_ids": self._ids[:known].copy(),
             "counts": self._counts[:known].copy(),
             "rounds": self._rounds[:known].copy(),
             "seen": self._seen[:known].copy(),
         }
+        if self._skip:
+            state["voted"] = self._voted[:known].copy()
+        return state
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        keys = {"client_ids", "counts", "rounds", "seen"}
+        keys = {"client_ids", "counts", "rounds", "seen"} | ({"voted"} if self._skip else set())
         if set(state) != keys:
             raise ValueError(f"llr state needs keys {sorted(keys)}, got {sorted(state)}")
         ids = np.asarray(state["client_ids"], dtype=np.int64)
@@ -288,9 +307,15 @@ class LLRVote(Aggregator):
                 "llr counts are fractional (forgetting < 1); this run has forgetting=1"
             )
         most = rounds * self.num_coords if self.config.pooled else rounds[:, np.newaxis]
+        if self._skip:
+            most = np.asarray(state["voted"], dtype=np.float64)
+            if most.shape != shape or not (0 <= most).all() or (most > rounds[:, None]).any():
+                raise ValueError("llr voted counts must lie between 0 and the rounds voted")
         if (counts < 0).any() or (self._exact and (counts > most).any()):
             raise ValueError("llr counts must lie between 0 and the rounds counted")
         self._ids = ids.copy()
+        if self._skip:
+            self._voted = most.astype(np.int32)
         self._counts = counts.astype(self._counts_dtype)
         self._rounds = rounds.copy()
         self._seen = seen.copy()

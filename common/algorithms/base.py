@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
-from common.codecs import Codec, get_codec
+from common.codecs import Codec, Layout, get_codec
 from common.config import AggregatorConfig, ConfigError, RunConfig
 from common.step import sign_step
 
@@ -53,7 +53,7 @@ class Algorithm(abc.ABC):
 
     @abc.abstractmethod
     def client_update(
-        self, trainer: Trainer, flat: np.ndarray, round_index: int, seed: int
+        self, trainer: Trainer, flat: np.ndarray, round_index: int, run: RunConfig
     ) -> np.ndarray:
         """The row a client sends for `round_index`, in its update codec's row form."""
 
@@ -66,9 +66,16 @@ class Algorithm(abc.ABC):
         Exact float32 arithmetic, so every replica gets the same bits."""
         return sign_step(flat, values, learning_rate)
 
-    def encodings(self, run: RunConfig) -> tuple[Codec, Codec]:
+    def encodings(self, run: RunConfig, layout: Layout = ()) -> tuple[Codec, Codec]:
         """(update codec, decision codec) of a run: its choices, else the defaults;
-        ConfigError for an encoding this algorithm cannot send."""
+        ConfigError for an encoding this algorithm cannot send. `layout` (the model's
+        parameter blocks, common/ternary.py) helps codecs whose size depends on the data
+        encode more compactly; decoding never needs it."""
+        if run.aggregator.zeros != "coin":
+            raise ConfigError(
+                f"--zeros {run.aggregator.zeros} is for the sign algorithms (llr, mv); "
+                f"--algorithm {self.name} sends {self.update_encodings[0]}"
+            )
         chosen = []
         for flag, wanted, allowed in (
             ("--update-encoding", run.update_encoding, self.update_encodings),
@@ -79,7 +86,7 @@ class Algorithm(abc.ABC):
                     f"{flag} {wanted} does not suit --algorithm {self.name}; it takes "
                     f"{', '.join(allowed)}"
                 )
-            chosen.append(get_codec(wanted or allowed[0]))
+            chosen.append(get_codec(wanted or allowed[0]).bound(layout))
         return chosen[0], chosen[1]
 
     def apply_payload(

@@ -15,7 +15,7 @@ import numpy as np
 
 from common.aggregators import Aggregator
 from common.algorithms.base import Algorithm, Trainer, register
-from common.config import AggregatorConfig
+from common.config import AggregatorConfig, RunConfig
 
 DENSE = ("float32", "float16", "bfloat16")
 
@@ -54,7 +54,7 @@ class SGD(Algorithm):
     baseline = True
 
     def client_update(
-        self, trainer: Trainer, flat: np.ndarray, round_index: int, seed: int
+        self, trainer: Trainer, flat: np.ndarray, round_index: int, run: RunConfig
     ) -> np.ndarray:
         return np.asarray(trainer.gradient(flat, round_index), dtype=np.float32)
 

@@ -1,8 +1,13 @@
 """What every signSGD variant shares: a client sends the signs of its minibatch
-gradient, packed 1 bit per coordinate; replicas step by -lr * U with U in {-1, +1}.
+gradient; replicas step by -lr * U.
 
-One bit cannot say zero: an exact-zero coordinate takes its bit from a fair coin
-seeded by (run seed, client, round), so replays and the simulation draw alike.
+An exactly-zero gradient coordinate is where the variants part (--zeros):
+- coin (1 bit per coordinate, sign1): one bit cannot say zero, so the coordinate takes
+  its bit from a fair coin seeded by (run seed, client, round) (replays and the
+  simulation draw alike), and a tied vote takes a coin's bit too: U in {-1, +1}.
+- abstain (ternary): the client sends 0 and abstains on that coordinate, a vote that
+  sums to exactly 0 decides U = 0 and the coordinate stays put. That is torch.sign in
+  the authors' code (common/aggregators/llr.py quotes it).
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import numpy as np
 
 from common.algorithms.base import Algorithm, Trainer
 from common.codec import coin_rng, pack_signs
+from common.codecs import Codec, Layout, get_codec
+from common.config import ConfigError, RunConfig
+from common.ternary import ternary_row
 
 ZERO_COIN_KEY = 0x5A  # purpose key: the coin for exact-zero gradient coordinates
 
@@ -21,11 +29,29 @@ def sign_vote(gradient: np.ndarray, seed: int, client_id: int, round_index: int)
 
 
 class SignAlgorithm(Algorithm):
-    update_encodings = ("sign1",)
-    decision_encodings = ("sign1",)
+    update_encodings = ("sign1", "ternary")  # by --zeros: coin, abstain
+    decision_encodings = ("sign1", "ternary")
+
+    def encodings(self, run: RunConfig, layout: Layout = ()) -> tuple[Codec, Codec]:
+        """sign1 both ways with coin zeros, ternary both ways with abstaining ones."""
+        zeros = run.aggregator.zeros
+        wanted = "ternary" if zeros == "abstain" else "sign1"
+        for flag, name in (
+            ("--update-encoding", run.update_encoding),
+            ("--decision-encoding", run.decision_encoding),
+        ):
+            if name and name != wanted:
+                raise ConfigError(
+                    f"{flag} {name} does not suit --algorithm {self.name} with --zeros "
+                    f"{zeros}: it sends {wanted} (--zeros abstain sends ternary)"
+                )
+        codec = get_codec(wanted).bound(layout)
+        return codec, codec
 
     def client_update(
-        self, trainer: Trainer, flat: np.ndarray, round_index: int, seed: int
+        self, trainer: Trainer, flat: np.ndarray, round_index: int, run: RunConfig
     ) -> np.ndarray:
         gradient = trainer.gradient(flat, round_index)
-        return sign_vote(gradient, seed, trainer.client_id, round_index)
+        if run.aggregator.zeros == "abstain":
+            return ternary_row(gradient)
+        return sign_vote(gradient, run.seed, trainer.client_id, round_index)

@@ -13,6 +13,7 @@ class Encoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FLOAT32: _ClassVar[Encoding]
     FLOAT16: _ClassVar[Encoding]
     BFLOAT16: _ClassVar[Encoding]
+    TERNARY: _ClassVar[Encoding]
 
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +26,7 @@ SIGN1: Encoding
 FLOAT32: Encoding
 FLOAT16: Encoding
 BFLOAT16: Encoding
+TERNARY: Encoding
 OUTCOME_UNSPECIFIED: Outcome
 FINISHED: Outcome
 INTERRUPTED: Outcome

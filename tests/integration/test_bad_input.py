@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from common.codecs import get_codec
-from common.config import WireConfig
+from common.config import AggregatorConfig, WireConfig
 from common.proto import signfed_pb2 as pb
+from common.ternary import ternary_row
 from tests.integration.raw import admit
 
 
@@ -144,3 +145,33 @@ def test_broken_stream_leaves_the_cohort_and_keeps_its_statistics(
     )
     assert cohort == [good.reply.client_id]
     assert gone.reply.client_id in weights  # its crossing statistics survive for a rejoin
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda good: good[:-1],  # truncated
+        lambda good: good + b"\0",  # a byte too many
+        lambda good: b"\xff" * len(good),  # garbage of the right length
+        lambda good: b"",  # nothing at all
+    ],
+    ids=["truncated", "trailing-byte", "garbage", "empty"],
+)
+def test_a_malformed_ternary_vote_is_invalid_argument(
+    start_server: Any, raw_client: Any, payload: Any
+) -> None:
+    """--zeros abstain: a ternary payload that does not decode (CRC right, content
+    wrong) is refused with INVALID_ARGUMENT, and the round completes for the others."""
+    server = start_server(aggregator=AggregatorConfig(warmup_rounds=1, zeros="abstain"))
+    good, bad = _both_admitted(server, raw_client)
+    assert bad.reply.settings.update_encoding == pb.TERNARY
+    n, ternary = int(bad.reply.settings.num_params), get_codec("ternary")
+    values = np.random.default_rng(0).integers(-1, 2, n).astype(np.float32)
+    valid = ternary.encode(ternary_row(values))
+    bad.update(0, payload(valid), ternary)
+    code, details = bad.end_of_stream()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    good.update(0, valid, ternary)
+    message = good.receive()
+    assert message.WhichOneof("kind") == "decision"
+    assert message.decision.encoding == pb.TERNARY

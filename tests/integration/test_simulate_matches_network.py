@@ -52,6 +52,8 @@ def _rows(out: Path) -> list[dict[str, Any]]:
         ("mv", "sign1", "sign1"),
         ("sgd", "float32", "float32"),
         ("sgd", "float16", "bfloat16"),
+        ("llr", "ternary", "ternary"),  # --zeros abstain
+        ("mv", "ternary", "ternary"),
     ],
 )
 def test_simulation_and_network_give_bit_identical_models(
@@ -61,6 +63,8 @@ def test_simulation_and_network_give_bit_identical_models(
     flags = [*RUN_FLAGS, "--algorithm", algorithm]
     if algorithm == "sgd":
         flags += ["--update-encoding", update, "--decision-encoding", decision]
+    if update == "ternary":
+        flags += ["--zeros", "abstain"]
     _signfed("local", *flags, "--out", str(net))
     _signfed("simulate", *flags, "--out", str(sim))
 
@@ -83,4 +87,9 @@ def test_simulation_and_network_give_bit_identical_models(
     payload = clients * get_codec(update).max_size(n)
     for got, want in zip(_rows(net)[1:], _rows(sim)[1:], strict=True):
         assert got["bytes_up"] == want["bytes_up"]
-        assert payload < got["bytes_up"] <= payload + clients * 40
+        if update == "ternary":  # the size follows the zeros; max_size bounds it
+            assert got["bytes_up"] <= payload + clients * 40
+        else:
+            assert payload < got["bytes_up"] <= payload + clients * 40
+    if update == "ternary":  # the run abstained, as both sides were told
+        assert simulated["config"]["aggregator"]["zeros"] == "abstain"

@@ -72,6 +72,12 @@ def test_encodings_are_checked_against_the_algorithm() -> None:
         ConfigError, match="--update-encoding float16 does not suit --algorithm llr"
     ):
         llr.encodings(RunConfig(update_encoding="float16"))
+    abstain = RunConfig(aggregator=AggregatorConfig(zeros="abstain"))
+    assert [c.name for c in llr.encodings(abstain)] == ["ternary", "ternary"]
+    with pytest.raises(ConfigError, match="--update-encoding sign1 does not suit"):
+        llr.encodings(RunConfig(update_encoding="sign1", aggregator=abstain.aggregator))
+    with pytest.raises(ConfigError, match="--zeros abstain is for the sign algorithms"):
+        sgd.encodings(RunConfig(aggregator=AggregatorConfig(algorithm="sgd", zeros="abstain")))
     with pytest.raises(ConfigError, match="unknown algorithm 'median'; available: llr, mv, sgd"):
         get_algorithm("median")
 
@@ -97,7 +103,7 @@ def test_a_new_algorithm_is_one_registered_class(monkeypatch: pytest.MonkeyPatch
         update_encodings = ("sign1",)
         decision_encodings = ("sign1",)
 
-        def client_update(self, trainer, flat, round_index, seed):  # type: ignore[no-untyped-def]
+        def client_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
             return np.packbits(np.asarray(flat) > 0, bitorder="little")
 
         def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
@@ -116,19 +122,19 @@ def test_an_algorithm_naming_an_unknown_encoding_fails_at_registration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
-    with pytest.raises(ValueError, match=re.escape("unknown encoding 'ternary'")):
+    with pytest.raises(ValueError, match=re.escape("unknown encoding 'quaternary'")):
 
         @register
-        class Ternary(Algorithm):
-            name = "ternary"
-            label = summary = "ternary"
-            update_encodings = ("ternary",)
+        class Quaternary(Algorithm):
+            name = "quaternary"
+            label = summary = "quaternary"
+            update_encodings = ("quaternary",)
             decision_encodings = ("sign1",)
 
-            def client_update(self, trainer, flat, round_index, seed):  # type: ignore[no-untyped-def]
+            def client_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
                 raise AssertionError
 
             def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
                 raise AssertionError
 
-    assert "ternary" not in available()
+    assert "quaternary" not in available()

@@ -15,7 +15,8 @@ from common.codecs import (
 )
 from common.proto import signfed_pb2 as pb
 
-NAMES = ("sign1", "float32", "float16", "bfloat16")
+NAMES = ("sign1", "float32", "float16", "bfloat16")  # fixed sizes; ternary's varies
+ALL = (*NAMES, "ternary")  # tests/unit/test_ternary_codec.py covers ternary
 DENSE = ("float32", "float16", "bfloat16")
 # Unit roundoff of round-to-nearest: half the spacing of representable values near x,
 # relative to x. bfloat16 keeps 8 significant bits, float16 11, float32 all 24.
@@ -207,20 +208,20 @@ def test_check_rows_names_what_is_wrong() -> None:
 
 
 def test_registry() -> None:
-    assert available() == NAMES
-    assert [get_codec(name).name for name in NAMES] == list(NAMES)
+    assert available() == ALL
+    assert [get_codec(name).name for name in ALL] == list(ALL)
     with pytest.raises(ValueError, match="unknown encoding 'x'; available: sign1, float32, "):
         get_codec("x")
-    for name in NAMES:
+    for name in ALL:
         assert codec_for_wire(get_codec(name).wire_id) is get_codec(name)
     with pytest.raises(PayloadError, match="unknown payload encoding 0"):
         codec_for_wire(0)  # what a v1 sender's Vote parses as: no encoding at all
-    with pytest.raises(PayloadError, match="unknown payload encoding 5"):
-        codec_for_wire(5)
+    with pytest.raises(PayloadError, match="unknown payload encoding 6"):
+        codec_for_wire(6)
 
 
 def test_wire_ids_are_the_proto_enum() -> None:
-    for name in NAMES:
+    for name in ALL:
         assert pb.Encoding.Value(name.upper()) == get_codec(name).wire_id
     # Every proto value but the unspecified one is a codec: none is missing here.
-    assert sorted(pb.Encoding.values()) == [0, *sorted(get_codec(n).wire_id for n in NAMES)]
+    assert sorted(pb.Encoding.values()) == [0, *sorted(get_codec(n).wire_id for n in ALL)]
