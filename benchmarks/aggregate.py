@@ -117,7 +117,41 @@ def aggregate_row(m: int, repeats: int) -> dict[str, float]:
     }
     for name, agg in weighted.items():
         row[name] = timed_calls(agg, votes, HISTORY, repeats)
+    ternary = ternary_votes(rng, m)
+    abstain = AggregatorConfig(algorithm="mv", zeros="abstain")
+    row["mv, ternary votes (--zeros abstain)"] = timed_calls(
+        create_aggregator(abstain, NUM_COORDS), ternary, 0, repeats
+    )
+    for name, skip in (("", False), (", --abstentions skip", True)):
+        agg = primed_ternary(m, rng, skip=skip)
+        row[f"llr weighted, ternary votes{name}"] = timed_calls(agg, ternary, HISTORY, repeats)
     return row
+
+
+def ternary_votes(rng: np.random.Generator, m: int, zeros: float = 0.3) -> np.ndarray:
+    """(M, 2B) ternary rows: random signs, a share `zeros` of abstentions."""
+    values = np.where(rng.random((m, NUM_COORDS)) < 0.5, 1, -1)
+    values[rng.random((m, NUM_COORDS)) < zeros] = 0
+    signs = np.packbits(values > 0, axis=1, bitorder="little")
+    return np.concatenate([signs, np.packbits(values != 0, axis=1, bitorder="little")], axis=1)
+
+
+def primed_ternary(m: int, rng: np.random.Generator, *, skip: bool) -> Aggregator:
+    """An abstaining LLR aggregator with HISTORY rounds of plausible counts."""
+    config = AggregatorConfig(
+        warmup_rounds=HISTORY, zeros="abstain", abstentions="skip" if skip else "disagree"
+    )
+    agg = create_aggregator(config, NUM_COORDS)
+    voted = rng.binomial(HISTORY, 0.7, size=(m, NUM_COORDS)).astype(np.int32)
+    counts = rng.binomial(voted if skip else HISTORY, 0.3).astype(np.int32)
+    state = {
+        "client_ids": np.arange(m),
+        "counts": counts,
+        "rounds": np.full(m, float(HISTORY)),
+        "seen": np.full(m, HISTORY, np.int64),
+    }
+    agg.load_state_dict(state | ({"voted": voted} if skip else {}))
+    return agg
 
 
 def aggregate_table(repeats: int) -> list[str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common.batch_plan import BATCH_MODES
-from signfed.report import Row, gap_table, gaps, markdown_table, summarise
+from signfed.report import Row, fraction_words, gap_table, gaps, markdown_table, summarise
 
 FIELDS = ("dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss", "run")
 SIGN_ALGORITHMS = ("llr", "mv")
@@ -118,7 +118,11 @@ def report(rows: list[Row], rounds: int) -> str:
         text.append(gap_table(gaps(tail, algorithm=f"{name}-abstain", baseline=name)))
     text += [
         f"## Rounds {FROM_ROUND}-{rounds} (every evaluation from round {FROM_ROUND} on)\n",
-        markdown_table(whole, gaps(whole)),
+        # the shared table calls its window "the last <share> of its rounds": say which
+        markdown_table(whole, gaps(whole)).replace(
+            f"the last {fraction_words(whole[0].tail_fraction)} of its rounds",
+            f"rounds {FROM_ROUND}-{rounds}",
+        ),
         gap_table(gaps(whole, algorithm="llr-abstain", baseline="mv-abstain")),
     ]
     for name in SIGN_ALGORITHMS:

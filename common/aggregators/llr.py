@@ -15,7 +15,7 @@ weights follow the authors' code: see weights.py.
 - Abstaining zeros (config.zeros == "abstain", ternary rows): a 0 adds nothing, a sum
   of exactly 0 decides U = 0, and Y != U compares as they are: an abstention counts
   against a client whenever U = +-1. The authors' rule (train_signSGD_FV.py,
-  `update_count`: `count_error += (est_grad == torch.sign(v.grad))`, agreements);
+  `update_count`: `count_error[i_v][..., i] += (est_grad[i_v] == torch.sign(v.grad))`);
   --abstentions skip counts only rounds a client voted in (voted.py).
 - A negative weight (a client that disagrees more often than not) is kept: its vote
   is flipped, which is correct decoding.

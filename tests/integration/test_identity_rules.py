@@ -57,6 +57,13 @@ def test_a_join_under_a_connected_clients_name_is_aborted(
     alice = raw_client(handle.address, "alice")
     alice.join()
     alice.open()  # waiting for a second client: pending, with a live stream
+    # open() only queues the Attach: wait until the server holds the stream, or on a
+    # loaded machine the impostor's Join can come first and be a plain rejoin.
+    coordinator = handle.running.coordinator
+    deadline = time.monotonic() + 10
+    while not handle.call(lambda: coordinator.holds_stream(alice.reply.client_id)):
+        assert time.monotonic() < deadline, "alice's stream never attached"
+        time.sleep(0.01)
     impostor = raw_client(handle.address, "alice")
     code, details = join_code(impostor.stub, request("alice", batch_size=4))
     assert code == Code.ABORTED
