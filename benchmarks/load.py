@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4, help="client processes")
     parser.add_argument("--rounds", type=int, default=40)
     # Its clients send fixed sign vectors: the registry's algorithms that take sign1.
-    signs = [a for a in available() if get_algorithm(a).update_encodings == ("sign1",)]
+    signs = [a for a in available() if get_algorithm(a).update_encodings[0] == "sign1"]
     parser.add_argument("--algorithm", default="llr", choices=signs)
     parser.add_argument("--worker", metavar="ADDRESS", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)

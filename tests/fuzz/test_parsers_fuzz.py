@@ -68,6 +68,10 @@ VALID = {
     pb.StatusReply: pb.StatusReply(state="training", round=2, rounds=5),
 }
 
+# Fixed-size codecs, whose refusals follow from the length and words alone; ternary has
+# its own fuzz tests (tests/unit/test_ternary_codec.py).
+FIXED_SIZE = [name for name in available() if name != "ternary"]
+
 
 @pytest.mark.parametrize("message_type", list(VALID), ids=lambda t: t.__name__)
 def test_parsing_hostile_bytes_succeeds_or_raises_decode_error(message_type: type) -> None:
@@ -149,7 +153,7 @@ def test_checksum_of_a_strided_array_is_crc32_of_its_bytes(data: bytes, step: in
 @st.composite
 def _received_payloads(draw: st.DrawFn) -> tuple[str, int, bytes]:
     """A codec, a model size and bytes of about its payload's length (mostly exact)."""
-    name = draw(st.sampled_from(available()))
+    name = draw(st.sampled_from(FIXED_SIZE))
     n = draw(st.integers(0, 40))
     size = max(get_codec(name).max_size(n) + draw(st.sampled_from([0, 0, 0, -1, 1, 2])), 0)
     return name, n, draw(st.binary(min_size=size, max_size=size))

@@ -32,7 +32,9 @@ from tests.fuzz.strategies import (
 )
 
 SIZES = st.sampled_from([0, 1, 7, 8, 9, 63, 64, 65, 200, 4810])  # 4810: the digits MLP
-CODECS = st.sampled_from([get_codec(name) for name in available()])
+# The fixed-size codecs; ternary's size follows its content, and its own fuzz tests
+# (tests/unit/test_ternary_codec.py) feed it random, truncated and corrupted payloads.
+CODECS = st.sampled_from([get_codec(name) for name in available() if name != "ternary"])
 
 
 def _row(codec: Codec, payload: bytes) -> np.ndarray:
