@@ -143,7 +143,7 @@ def primed_ternary(m: int, rng: np.random.Generator, *, skip: bool) -> Aggregato
     )
     agg = create_aggregator(config, NUM_COORDS)
     voted = rng.binomial(HISTORY, 0.7, size=(m, NUM_COORDS)).astype(np.int32)
-    counts = rng.binomial(voted if skip else HISTORY, 0.3).astype(np.int32)
+    counts = rng.binomial(voted if skip else HISTORY, 0.3, size=(m, NUM_COORDS)).astype(np.int32)
     state: dict[str, np.ndarray] = {
         "client_ids": np.arange(m),
         "counts": counts,
