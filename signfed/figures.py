@@ -176,7 +176,7 @@ def plot_accuracy(
         [handles[a] for a in order],
         [algorithm_label(a) for a in order],
         loc="outside lower center",
-        ncols=len(order),
+        ncols=len(order) if len(order) <= 4 else -(-len(order) // 2),  # two rows past 4
     )
     figure.suptitle(title or f"{dataset}: mean over seeds, band min..max")
     figure.savefig(path, format="png")

@@ -116,6 +116,7 @@ def report(rows: list[Row], rounds: int) -> str:
     ]
     for name in SIGN_ALGORITHMS:
         text.append(gap_table(gaps(tail, algorithm=f"{name}-abstain", baseline=name)))
+    text.append(gap_table(gaps(tail, algorithm="llr-abstain-skip", baseline="llr-abstain")))
     text += [
         f"## Rounds {FROM_ROUND}-{rounds} (every evaluation from round {FROM_ROUND} on)\n",
         # the shared table calls its window "the last <share> of its rounds": say which
@@ -127,6 +128,7 @@ def report(rows: list[Row], rounds: int) -> str:
     ]
     for name in SIGN_ALGORITHMS:
         text.append(gap_table(gaps(whole, algorithm=f"{name}-abstain", baseline=name)))
+    text.append(gap_table(gaps(whole, algorithm="llr-abstain-skip", baseline="llr-abstain")))
     return "\n".join(text)
 
 
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         from signfed.figures import plot_accuracy
 
         title = f"{rows[0]['dataset']}: coin vs abstaining zeros, constant lr"
-        plot_accuracy(rows, args.out / "accuracy.png", title=title)
+        compared = {r["mode"] for r in rows if "-abstain" in r["algorithm"]}
+        drawn = [r for r in rows if r["mode"] in compared]  # modes with both rules
+        plot_accuracy(drawn or rows, args.out / "accuracy.png", title=title)
         print(f"figure -> {args.out / 'accuracy.png'}")
     except ImportError as exc:
         print(f"no figure: {exc}")
