@@ -144,7 +144,9 @@ def plot_accuracy(
     labels = report.batch_mode_labels() if mode_labels is None else mode_labels
     modes = sorted({r["mode"] for r in chosen})
     nrows, ncols = (2, 2) if len(modes) == 4 else (1, len(modes))
-    figure = _new_figure((PANEL_INCHES[0] * ncols, PANEL_INCHES[1] * nrows + TITLE_LEGEND_INCHES))
+    # one panel alone is drawn twice as wide: the title and the legend need the room
+    width = PANEL_INCHES[0] * max(ncols, 2)
+    figure = _new_figure((width, PANEL_INCHES[1] * nrows + TITLE_LEGEND_INCHES))
     axes = figure.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     bands = _bands(chosen)
     algorithms = sorted({r["algorithm"] for r in chosen}, key=report.algorithm_key)
