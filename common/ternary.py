@@ -76,13 +76,13 @@ def ternary_row(values: np.ndarray) -> np.ndarray:
 
 
 def planes(row: np.ndarray, num_coords: int) -> tuple[np.ndarray, np.ndarray]:
-    """(2B,) row -> its (B,) sign plane and (B,) nonzero plane, as views."""
+    """(..., 2B) row(s) -> the (..., B) sign plane and (..., B) nonzero plane, as views."""
     width = packed_size(num_coords)
-    if row.shape != (2 * width,):
+    if row.ndim < 1 or row.shape[-1] != 2 * width:
         raise ValueError(
             f"a ternary row of {num_coords} coordinates is ({2 * width},), got {row.shape}"
         )
-    return row[:width], row[width:]
+    return row[..., :width], row[..., width:]
 
 
 def layout_of(shapes: Sequence[tuple[int, ...]]) -> Layout:
@@ -141,12 +141,13 @@ def _read_layout(data: bytes, num_coords: int) -> tuple[Layout, int]:
     return tuple(blocks), at
 
 
-def _defect(rows: np.ndarray, num_coords: int) -> str | None:
-    """What makes (M, 2B) rows non-canonical (a plain payload must not be), or None."""
-    width = packed_size(num_coords)
-    if (rows[:, :width] & ~rows[:, width:]).any():
+def defect(rows: np.ndarray, num_coords: int) -> str | None:
+    """What makes (..., 2B) rows non-canonical (a plain payload must not be, and an
+    aggregator makes them canonical), or None."""
+    signs, nonzero = planes(rows, num_coords)
+    if (signs & ~nonzero).any():
         return "a sign bit is set on a zero coordinate"
-    if num_coords % 8 and ((rows[:, width - 1] | rows[:, -1]) >> (num_coords % 8)).any():
+    if num_coords % 8 and ((signs[..., -1] | nonzero[..., -1]) >> (num_coords % 8)).any():
         return "padding bits past the last coordinate must be zero"
     return None
 
@@ -261,9 +262,9 @@ class Ternary(Codec):
         if len(data) != limit:
             raise PayloadError(f"plain ternary payload has {len(data)} bytes, needs {limit}")
         row = np.frombuffer(data, dtype=np.uint8, offset=1)
-        defect = _defect(row[None, :], num_coords)
-        if defect:
-            raise PayloadError(f"plain ternary payload: {defect}")
+        problem = defect(row, num_coords)
+        if problem:
+            raise PayloadError(f"plain ternary payload: {problem}")
         return row
 
     def values(self, row: np.ndarray, num_coords: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.codec import coin_rng, packed_size
+from common.ternary import defect, planes
 
 TIE_COIN_KEY = 0x71E  # purpose key for coin_rng: the coin that breaks tied votes
 
@@ -124,27 +125,20 @@ def majority_packed(votes: np.ndarray, num_coords: int, coin: np.ndarray | None)
 
 # ---- ternary rows: abstaining zeros (--zeros abstain) ------------------------------------
 #
-# A ternary row is two packed planes, [signs | nonzero] (common/ternary.py): bit n of
-# the nonzero plane says the coordinate votes at all, bit n of the sign plane which
-# way. A vote is then +1 where sign & nonzero, -1 where nonzero & ~sign, 0 elsewhere.
-
-
-def ternary_planes(rows: np.ndarray, num_coords: int) -> tuple[np.ndarray, np.ndarray]:
-    """(..., 2B) ternary rows -> (signs, nonzero) views, B = ceil(N/8)."""
-    nbytes = packed_size(num_coords)
-    return rows[..., :nbytes], rows[..., nbytes:]
+# A ternary row is two packed planes, [signs | nonzero] (common/ternary.py, `planes`):
+# bit n of the nonzero plane says the coordinate votes at all, bit n of the sign plane
+# which way. A vote is then +1 where sign & nonzero, -1 where nonzero & ~sign, 0 elsewhere.
 
 
 def canonical_ternary(rows: np.ndarray, num_coords: int) -> np.ndarray:
-    """Rows whose sign bits are 0 wherever the nonzero bit is 0 and whose padding is 0,
-    copied only when needed: as for sign1, a sender's promise is enforced, not trusted."""
-    signs, nonzero = ternary_planes(rows, num_coords)
-    mask = np.uint8(padding_mask(num_coords))
-    stray = signs & ~nonzero
-    if not (stray.any() or np.any(nonzero[..., -1] & ~mask) or np.any(signs[..., -1] & ~mask)):
+    """Rows whose sign bits are 0 wherever the nonzero bit is 0 and whose padding is 0
+    (common/ternary.defect names what breaks that), copied only when needed: as for
+    sign1, a sender's promise is enforced, not trusted."""
+    if defect(rows, num_coords) is None:
         return rows
     rows = rows.copy()
-    signs, nonzero = ternary_planes(rows, num_coords)
+    mask = np.uint8(padding_mask(num_coords))
+    signs, nonzero = planes(rows, num_coords)
     signs &= nonzero
     signs[..., -1] &= mask
     nonzero[..., -1] &= mask
@@ -167,14 +161,16 @@ def ternary_majority(rows: np.ndarray, num_coords: int) -> np.ndarray:
     0 where the counts are equal (a tie, or nobody voted): U = 0 leaves the coordinate
     where it is, as torch.sign does in the authors' code. No coin is needed."""
     nbytes = packed_size(num_coords)
-    signs, nonzero = ternary_planes(rows, num_coords)
+    signs, nonzero = planes(rows, num_coords)
     up = count_planes(as_words(np.ascontiguousarray(signs)))
     down = count_planes(as_words(np.ascontiguousarray(nonzero & ~signs)))
     greater, equal = compare_counts(up, down)
+    # Canonical by construction: a sign bit needs up > down (so the counts differ), and
+    # padding coordinates count 0 both ways (equal: no bit in either plane).
     decision = np.empty(2 * nbytes, np.uint8)
     decision[:nbytes] = greater.view(np.uint8)[:nbytes]
     decision[nbytes:] = (~equal).view(np.uint8)[:nbytes]
-    return canonical_ternary(decision, num_coords)
+    return decision
 
 
 def majority(votes: np.ndarray, num_coords: int, coin: np.ndarray | None) -> np.ndarray:

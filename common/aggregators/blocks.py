@@ -24,6 +24,7 @@ from bitarray import bitarray
 from bitarray.util import count_xor
 
 from common.codec import packed_size
+from common.ternary import planes
 
 
 def _unpack(packed: np.ndarray, count: int) -> np.ndarray:
@@ -95,7 +96,7 @@ def disagreements(vote: np.ndarray, decision: np.ndarray, num_coords: int, absta
             )
         )
     # canonical ternary rows: a difference in either plane (or both: +1 against 0) is one
-    vote_signs, vote_nonzero = vote[: packed_size(num_coords)], vote[packed_size(num_coords) :]
-    signs, nonzero = decision[: packed_size(num_coords)], decision[packed_size(num_coords) :]
+    vote_signs, vote_nonzero = planes(vote, num_coords)
+    signs, nonzero = planes(decision, num_coords)
     differ = (vote_signs ^ signs) | (vote_nonzero ^ nonzero)
     return int(np.bitwise_count(differ).sum(dtype=np.int64))

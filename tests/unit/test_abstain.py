@@ -9,6 +9,7 @@ import pytest
 from common.aggregators.llr import block_size
 from common.algorithms import create_aggregator
 from common.config import AggregatorConfig
+from common.ternary import defect
 from tests.unit.reference import ReferenceVoter
 
 
@@ -57,7 +58,9 @@ def assert_matches(config: AggregatorConfig, seed: int, n: int, m: int, rounds: 
     ref = ReferenceVoter(n, config)
     zeros = 0
     for votes, ids, t in ternary_rounds(seed, n, m, rounds, late=config.warmup_rounds + 1):
-        got = values_of(agg.aggregate(ternary(votes), ids, t), n)
+        decision = agg.aggregate(ternary(votes), ids, t)
+        assert defect(decision, n) is None  # canonical: no sign on a 0, clean padding
+        got = values_of(decision, n)
         want = ref.vote(votes.astype(np.float64), ids, t)
         mismatch = np.flatnonzero(got != want)
         assert mismatch.size == 0, f"round {t}: {mismatch.size} coordinates differ"
