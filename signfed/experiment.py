@@ -89,11 +89,19 @@ def plan_runs(config: BatchModesConfig) -> list[RunSpec]:
                 abstentions="skip" if skip else "disagree",
             ),
         )
-        variant = algorithm if zeros == "coin" else f"{algorithm}-{zeros}"
-        variant += "-skip" if skip else ""
+        variant = variant_of(run.aggregator)
         name = f"{config.dataset}-mode{mode}-{variant}-seed{seed}"
         specs.append(RunSpec(name, mode, variant, seed, run))
     return specs
+
+
+def variant_of(aggregator: AggregatorConfig) -> str:
+    """How runs and reports name an algorithm's variant: llr, llr-abstain,
+    llr-abstain-skip (the run folders' and accuracy.csv's algorithm column)."""
+    variant = aggregator.algorithm
+    if aggregator.zeros != "coin":
+        variant += f"-{aggregator.zeros}"
+    return variant + ("-skip" if aggregator.abstentions == "skip" else "")
 
 
 def run_dir(config: BatchModesConfig, spec: RunSpec) -> Path:
@@ -201,7 +209,7 @@ def metrics_file(directory: Path) -> Path:
     return packed if packed.exists() and not plain.exists() else plain
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
+def records(path: Path) -> Iterator[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         for line in f:
@@ -229,7 +237,7 @@ def collect(config: BatchModesConfig, specs: list[RunSpec]) -> tuple[Path, Path,
                 continue
             finished += 1
             key = {"dataset": config.dataset, "mode": spec.mode, "seed": spec.seed}
-            for r in _records(metrics_file(directory)):
+            for r in records(metrics_file(directory)):
                 if "accuracy" not in r:
                     continue
                 done = r["round"] + 1  # the evaluated model is x^{round + 1}

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from common.batch_plan import BATCH_MODES
+from common.config import run_config_from_json
+from signfed.experiment import metrics_file, records, variant_of
 from signfed.report import Row, fraction_words, gap_table, gaps, markdown_table, summarise
 
 FIELDS = ("dataset", "mode", "algorithm", "seed", "round", "accuracy", "loss", "run")
@@ -42,42 +42,31 @@ def _mode_of(batch_sizes: list[int]) -> int | None:
     return next((m for m, sizes in BATCH_MODES.items() if list(sizes) == batch_sizes), None)
 
 
-def _metrics(directory: Path) -> Iterator[dict[str, Any]]:
-    plain, packed = directory / "metrics.jsonl", directory / "metrics.jsonl.gz"
-    path = plain if plain.exists() else packed
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            yield json.loads(line)
-
-
 def run_rows(directory: Path, rounds: int) -> list[Row]:
     """The evaluations of one finished run up to `rounds`; [] if it does not qualify."""
     path = directory / "summary.json"
     if not path.exists():
         return []
     summary = json.loads(path.read_text(encoding="utf-8"))
-    config = summary.get("config") or {}
-    aggregator = config.get("aggregator", {})
-    algorithm = aggregator.get("algorithm")
-    mode = _mode_of(config.get("batch_sizes", []))
+    # through RunConfig: settings added since a run was made (--zeros) read as defaults
+    run = run_config_from_json(summary.get("config") or {})
+    mode = _mode_of(list(run.batch_sizes))
     done = summary.get("error") is None and summary.get("rounds", 0) >= rounds
-    constant = config.get("lr_schedule", "constant") == "constant"
-    if not done or not constant or algorithm not in SIGN_ALGORITHMS or mode is None:
+    constant = run.lr_schedule == "constant"
+    sign = run.aggregator.algorithm in SIGN_ALGORITHMS
+    if not done or not constant or not sign or mode is None:
         return []
-    zeros = aggregator.get("zeros", "coin")  # runs made before --zeros were coin runs
-    variant = algorithm if zeros == "coin" else f"{algorithm}-{zeros}"
-    variant += "-skip" if aggregator.get("abstentions") == "skip" else ""
+    variant = variant_of(run.aggregator)
     rows = []
-    for record in _metrics(directory):
+    for record in records(metrics_file(directory)):
         evaluated = record["round"] + 1  # the model evaluated is x^{round + 1}
         if "accuracy" in record and evaluated <= rounds:
             rows.append(
                 {
-                    "dataset": config["dataset"],
+                    "dataset": run.dataset,
                     "mode": mode,
                     "algorithm": variant,
-                    "seed": config["seed"],
+                    "seed": run.seed,
                     "round": evaluated,
                     "accuracy": record["accuracy"],
                     "loss": record["loss"],

@@ -50,6 +50,7 @@ class Algorithm(abc.ABC):
     update_encodings: ClassVar[tuple[str, ...]]  # the first is the default
     decision_encodings: ClassVar[tuple[str, ...]]
     baseline: ClassVar[bool] = False  # a float reference, drawn dashed in figures
+    encoding_hint: ClassVar[str] = ""  # said after a refused --*-encoding
 
     @abc.abstractmethod
     def client_update(
@@ -71,23 +72,29 @@ class Algorithm(abc.ABC):
         ConfigError for an encoding this algorithm cannot send. `layout` (the model's
         parameter blocks, common/ternary.py) helps codecs whose size depends on the data
         encode more compactly; decoding never needs it."""
+        updates, decisions = self.allowed_encodings(run)
+        chosen = []
+        for flag, wanted, allowed in (
+            ("--update-encoding", run.update_encoding, updates),
+            ("--decision-encoding", run.decision_encoding, decisions),
+        ):
+            if wanted and wanted not in allowed:
+                raise ConfigError(
+                    f"{flag} {wanted} does not suit --algorithm {self.name}; it takes "
+                    f"{', '.join(allowed)}{self.encoding_hint}"
+                )
+            chosen.append(get_codec(wanted or allowed[0]).bound(layout))
+        return chosen[0], chosen[1]
+
+    def allowed_encodings(self, run: RunConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The (update, decision) encodings `run` may choose from, defaults first; the
+        sign algorithms narrow them by --zeros, and only they take it."""
         if run.aggregator.zeros != "coin":
             raise ConfigError(
                 f"--zeros {run.aggregator.zeros} is for the sign algorithms (llr, mv); "
                 f"--algorithm {self.name} sends {self.update_encodings[0]}"
             )
-        chosen = []
-        for flag, wanted, allowed in (
-            ("--update-encoding", run.update_encoding, self.update_encodings),
-            ("--decision-encoding", run.decision_encoding, self.decision_encodings),
-        ):
-            if wanted and wanted not in allowed:
-                raise ConfigError(
-                    f"{flag} {wanted} does not suit --algorithm {self.name}; it takes "
-                    f"{', '.join(allowed)}"
-                )
-            chosen.append(get_codec(wanted or allowed[0]).bound(layout))
-        return chosen[0], chosen[1]
+        return self.update_encodings, self.decision_encodings
 
     def apply_payload(
         self, flat: np.ndarray, row: np.ndarray, codec: Codec, learning_rate: float

@@ -16,8 +16,7 @@ import numpy as np
 
 from common.algorithms.base import Algorithm, Trainer
 from common.codec import coin_rng, pack_signs
-from common.codecs import Codec, Layout, get_codec
-from common.config import ConfigError, RunConfig
+from common.config import RunConfig
 from common.ternary import ternary_row
 
 ZERO_COIN_KEY = 0x5A  # purpose key: the coin for exact-zero gradient coordinates
@@ -32,21 +31,12 @@ class SignAlgorithm(Algorithm):
     update_encodings = ("sign1", "ternary")  # by --zeros: coin, abstain
     decision_encodings = ("sign1", "ternary")
 
-    def encodings(self, run: RunConfig, layout: Layout = ()) -> tuple[Codec, Codec]:
+    encoding_hint = " (--zeros coin sends sign1, --zeros abstain ternary)"
+
+    def allowed_encodings(self, run: RunConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """sign1 both ways with coin zeros, ternary both ways with abstaining ones."""
-        zeros = run.aggregator.zeros
-        wanted = "ternary" if zeros == "abstain" else "sign1"
-        for flag, name in (
-            ("--update-encoding", run.update_encoding),
-            ("--decision-encoding", run.decision_encoding),
-        ):
-            if name and name != wanted:
-                raise ConfigError(
-                    f"{flag} {name} does not suit --algorithm {self.name} with --zeros "
-                    f"{zeros}: it sends {wanted} (--zeros abstain sends ternary)"
-                )
-        codec = get_codec(wanted).bound(layout)
-        return codec, codec
+        one = ("ternary",) if run.aggregator.zeros == "abstain" else ("sign1",)
+        return one, one
 
     def client_update(
         self, trainer: Trainer, flat: np.ndarray, round_index: int, run: RunConfig
