@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.attack_config import AttackConfig
 from common.config import WireConfig, require
 from common.flags import setting
 from common.names import name_problem
@@ -62,6 +63,9 @@ class ClientConfig:
     # one thread keeps gradients bit-reproducible and clients side by side
     threads: int = setting(1, flag="--threads", help="torch threads for the gradient")
     wire: WireConfig = field(default_factory=WireConfig)
+    # an attacking client, for robustness experiments: it attacks when its id is one of
+    # the run's seeded --attackers ids (common/attacks.py)
+    attack: AttackConfig = field(default_factory=AttackConfig)
     # give up joining after this long without a server: a minute covers a server still
     # loading its dataset on a busy machine
     connect_timeout_s: float = setting(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from client.attacker import Attacker, colluders_for, is_attacker, trainer_for
 from client.channel import connect
 from client.config import ClientConfig
 from client.identity import client_name
@@ -70,6 +71,7 @@ class ClientSession:
         self.algorithm: Algorithm | None = None
         self.codecs: tuple[Codec, Codec] | None = None  # (update, decision)
         self.trainer: LocalTrainer | None = None
+        self.attacker: Attacker | None = None  # when this client is one of the attackers
         self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
         self.resyncs = 0
@@ -135,7 +137,13 @@ class ClientSession:
             reply.batch_size,
         ):
             assert self.dataset is not None  # loaded above with the first settings
-            self.trainer = LocalTrainer(run, reply.client_id, reply.batch_size, self.dataset)
+            attack = self.config.attack
+            self.trainer = trainer_for(attack, run, reply.client_id, reply.batch_size, self.dataset)
+            self.attacker = None
+            if is_attacker(attack, run, reply.client_id):
+                colluders = colluders_for(attack, run, self.dataset, self.algorithm)
+                self.attacker = Attacker(attack, run, self.algorithm, self.trainer, colluders)
+                log.warning("client %d attacks: %s", reply.client_id, attack.attack)
         self.codecs = self.algorithm.encodings(run, model_layout(self.trainer.model))
         log.info(
             "joined as client %d (%s, batch %d) at round %d",
@@ -258,8 +266,14 @@ class ClientSession:
         """Our update for `round_index`: what the run's algorithm computes, encoded."""
         assert self.trainer is not None and self.flat is not None and self.settings is not None
         assert self.algorithm is not None and self.codecs is not None
-        assert self.run_config is not None
-        row = self.algorithm.client_update(self.trainer, self.flat, round_index, self.run_config)
+        run = self.run_config
+        assert run is not None
+        if self.client_id not in run.drawn(round_index):
+            return  # not drawn this round (--clients-per-round): the Decision comes anyway
+        if self.attacker is not None:
+            row = self.attacker.update(self.flat, round_index)
+        else:
+            row = self.algorithm.client_update(self.trainer, self.flat, round_index, run)
         codec = self.codecs[0]
         for message in update_messages(
             round_index,

@@ -1,9 +1,10 @@
-"""The client's local work: a minibatch gradient on its own data.
+"""The client's local work on its own data: a minibatch gradient, or local SGD steps.
 
-What the client makes of it (signs, the gradient itself) is its algorithm's
-(common/algorithms). Everything is a function of (run seed, client id, round): which
-examples form the minibatch, and any coin the algorithm draws. A restarted client, and
-the in-process simulation, therefore compute exactly the same updates.
+What the client makes of it (signs, the gradient itself, a model delta) is its
+algorithm's (common/algorithms). Everything is a function of (run seed, client id,
+round): which examples form each minibatch, and any coin the algorithm draws. A
+restarted client, and the in-process simulation, therefore compute exactly the same
+updates.
 """
 
 from __future__ import annotations
@@ -12,20 +13,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.attacks import flipped_labels
 from common.config import RunConfig
 from common.data import Dataset
 from common.models import as_model_input, build_model
-from common.params import get_flat_grad, set_flat
+from common.params import get_flat, get_flat_grad, set_flat
 from common.partitions import partition_indices
-from common.sampling import minibatch_indices
+from common.sampling import local_batches, minibatch_indices
 
 
 class LocalTrainer:
-    def __init__(self, run: RunConfig, client_id: int, batch_size: int, dataset: Dataset) -> None:
+    def __init__(
+        self,
+        run: RunConfig,
+        client_id: int,
+        batch_size: int,
+        dataset: Dataset,
+        *,
+        flip_labels: bool = False,  # a label-flipping attacker trains on y -> C - 1 - y
+    ) -> None:
         self.run = run
         self.client_id = client_id
         self.batch_size = batch_size
         self.dataset = dataset
+        self.labels = dataset.train_y
+        if flip_labels:
+            self.labels = torch.from_numpy(
+                flipped_labels(dataset.train_y.numpy(), dataset.num_classes)
+            )
         self.model = build_model(run.model, dataset.input_shape, dataset.num_classes, run.seed)
         # This client's share of the training data (DESIGN: the data never leaves it).
         self.shard = partition_indices(
@@ -38,16 +53,51 @@ class LocalTrainer:
             dirichlet_alpha=run.dirichlet_alpha,
         )
 
+    @property
+    def num_examples(self) -> int:
+        """The examples this client holds: FedAvg weighs its delta by them."""
+        return len(self.shard)
+
+    def _loss(self, positions: np.ndarray) -> torch.Tensor:
+        batch = torch.from_numpy(self.shard[positions])
+        inputs = as_model_input(self.dataset.train_x[batch])
+        return F.cross_entropy(self.model(inputs), self.labels[batch])
+
     def gradient(self, flat: np.ndarray, round_index: int) -> np.ndarray:
         """(N,) float32 minibatch gradient of the cross-entropy at parameters `flat`."""
         positions = minibatch_indices(
             len(self.shard), self.batch_size, round_index, self.run.seed, self.client_id
         )
-        batch = torch.from_numpy(self.shard[positions])
         set_flat(self.model, flat)
         self.model.train()
         self.model.zero_grad(set_to_none=True)
-        inputs = as_model_input(self.dataset.train_x[batch])
-        loss = F.cross_entropy(self.model(inputs), self.dataset.train_y[batch])
-        loss.backward()  # type: ignore[no-untyped-call]
+        self._loss(positions).backward()  # type: ignore[no-untyped-call]
         return get_flat_grad(self.model)
+
+    def local_delta(self, flat: np.ndarray, round_index: int) -> np.ndarray:
+        """(N,) float32 x_m - x: local SGD from `flat` for the run's epochs or steps, with
+        its momentum and weight decay, at the round's learning rate."""
+        run = self.run
+        set_flat(self.model, flat)
+        self.model.train()
+        # lr as a float32 travels in RunSettings: every replica trains with that value
+        lr = float(np.float32(run.learning_rate_at(round_index)))
+        optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=lr,
+            momentum=run.client_momentum,
+            weight_decay=run.weight_decay,
+        )
+        for positions in local_batches(
+            len(self.shard),
+            self.batch_size,
+            round_index,
+            run.seed,
+            self.client_id,
+            epochs=run.local_epochs,
+            steps=run.local_steps,
+        ):
+            optimizer.zero_grad(set_to_none=True)
+            self._loss(positions).backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+        return get_flat(self.model) - np.asarray(flat, dtype=np.float32)

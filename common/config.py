@@ -11,18 +11,23 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# re-exported: settings are imported from common.config
+from common.aggregator_config import ABSTENTIONS as ABSTENTIONS
+from common.aggregator_config import ZEROS as ZEROS
+from common.aggregator_config import AggregatorConfig
 from common.codecs import available as available_codecs
+from common.config_error import ConfigError as ConfigError
+from common.config_error import require
 from common.flags import int_tuple, joined, setting
+from common.sampling import participants
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
-PROTOCOL_VERSION = "signfed.v2"
+PROTOCOL_VERSION = "signfed.v3"  # v3: local training and participation settings
 CODECS = available_codecs()
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
 MODELS = ("mlp", "net", "resnet56")
 PARTITIONS = ("copy", "iid", "classes", "dirichlet")
-ZEROS = ("coin", "abstain")  # --zeros: see AggregatorConfig.zeros
-ABSTENTIONS = ("disagree", "skip")  # --abstentions: see AggregatorConfig.abstentions
 DEFAULT_MODEL = {
     "digits": "mlp",
     "synthetic": "mlp",
@@ -32,83 +37,6 @@ DEFAULT_MODEL = {
 }
 
 DEFAULT_BATCH_SIZE = 64  # what a client gets when neither it nor the server's plan chooses
-
-
-class ConfigError(ValueError):
-    """An invalid setting; the message names the flag to change."""
-
-
-def require(ok: bool, message: str) -> None:
-    """ConfigError(message) unless `ok`."""
-    if not ok:
-        raise ConfigError(message)
-
-
-@dataclass(frozen=True)
-class AggregatorConfig:
-    # a name in the registry of common/algorithms (the CLI's choices come from there)
-    algorithm: str = setting(
-        "llr", flag="--algorithm", help="llr = IT-signSGD, mv = signSGD-MV, sgd = float SGD"
-    )
-    # paper's T_in: plain majority while crossing estimates are noisy
-    warmup_rounds: int = setting(
-        100, flag="--warmup-rounds", help="llr: plain majority for the first T_in rounds"
-    )
-    # authors' code: keeps log((1-p)/p) finite at p = 0 or 1
-    eps: float = setting(1e-5, flag="--eps", help="llr: eps inside log((1-p)/p)")
-    # decision-directed estimates can run away; bound any one voter
-    weight_clip: float = setting(10.0, flag="--weight-clip", help="llr: clip weights to +-this")
-    # 1.0 counts every round alike (paper); < 1 discounts old rounds
-    forgetting: float = setting(
-        1.0, flag="--forgetting", help="llr: forgetting factor on the counts (1 = none)"
-    )
-    # one p per client over all coordinates, not one per coordinate
-    pooled: bool = setting(
-        False,
-        flag="--pooled",
-        help="llr: one crossing probability per client instead of per coordinate",
-    )
-    # what an exactly-zero gradient coordinate sends: a fair coin bit (1 bit per
-    # coordinate, ties broken by a coin) or 0, an abstention, as torch.sign in the
-    # authors' code (ternary votes and decisions; a tie decides 0)
-    zeros: str = setting(
-        "coin",
-        flag="--zeros",
-        help="sign algorithms: exact-zero coordinates send a coin bit or abstain (ternary)",
-        choices=ZEROS,
-    )
-    # llr with abstaining zeros: the authors count an abstention as a disagreement;
-    # "skip" counts only rounds the client voted in (common/aggregators/voted.py)
-    abstentions: str = setting(
-        "disagree",
-        flag="--abstentions",
-        help="llr, --zeros abstain: an abstention counts as a disagreement (the authors') "
-        "or is skipped (only rounds a client voted in count)",
-        choices=ABSTENTIONS,
-    )
-    # seeds the coin that breaks tied votes, so replays decide alike; the CLI sets the
-    # run's --seed here
-    seed: int = setting(0, set_by="--seed")
-
-    def __post_init__(self) -> None:
-        require(self.warmup_rounds >= 0, f"--warmup-rounds must be >= 0, got {self.warmup_rounds}")
-        require(0 < self.eps < 0.5, f"--eps must be in (0, 0.5), got {self.eps}")
-        require(self.weight_clip > 0, f"--weight-clip must be > 0, got {self.weight_clip}")
-        require(0 < self.forgetting <= 1, f"--forgetting must be in (0, 1], got {self.forgetting}")
-        require(
-            self.zeros in ZEROS, f"--zeros must be one of {', '.join(ZEROS)}, got {self.zeros!r}"
-        )
-        require(
-            self.abstentions in ABSTENTIONS,
-            f"--abstentions must be one of {', '.join(ABSTENTIONS)}, got {self.abstentions!r}",
-        )
-        if self.abstentions == "skip":
-            require(self.zeros == "abstain", "--abstentions skip needs --zeros abstain")
-            require(
-                not self.pooled and self.forgetting == 1.0,
-                "--abstentions skip keeps integer counts per coordinate: "
-                "not with --pooled or --forgetting",
-            )
 
 
 @dataclass(frozen=True)
@@ -171,6 +99,29 @@ class RunConfig:
         parse=int_tuple,
         show=joined,
     )
+    # ---- local training (fedavg): the steps a selected client takes per round ----------
+    local_epochs: int = setting(
+        1, flag="--local-epochs", help="fedavg: local epochs over the client's data per round"
+    )
+    # K steps of the client's batch size instead of whole epochs (0: epochs)
+    local_steps: int = setting(
+        0,
+        flag="--local-steps",
+        help="fedavg: local SGD steps per round instead of epochs (0: epochs)",
+    )
+    client_momentum: float = setting(
+        0.0, flag="--client-momentum", help="fedavg: momentum of the clients' local SGD"
+    )
+    weight_decay: float = setting(
+        0.0, flag="--weight-decay", help="fedavg: weight decay of the clients' local SGD"
+    )
+    # K of the M clients train each round, drawn by a sampler seeded by (seed, round): the
+    # server and every client draw the same set, so nothing announces it. 0: all.
+    clients_per_round: int = setting(
+        0,
+        flag="--clients-per-round",
+        help="partial participation: clients drawn to train each round (0: all)",
+    )
     # How updates and decisions travel (common/codecs.py); empty: the algorithm's own
     # (sign1 for the signSGD family, float32 for sgd). The server announces both.
     update_encoding: str = setting(
@@ -221,6 +172,18 @@ class RunConfig:
             f"--batch-sizes lists {len(self.batch_sizes)} sizes for --clients {self.num_clients}",
         )
         require(all(b >= 1 for b in self.batch_sizes), "--batch-sizes must all be >= 1")
+        require(self.local_epochs >= 1, f"--local-epochs must be >= 1, got {self.local_epochs}")
+        require(self.local_steps >= 0, f"--local-steps must be >= 0, got {self.local_steps}")
+        require(
+            0 <= self.client_momentum < 1,
+            f"--client-momentum must be in [0, 1), got {self.client_momentum}",
+        )
+        require(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        require(
+            0 <= self.clients_per_round <= self.num_clients,
+            f"--clients-per-round must be in [0, --clients {self.num_clients}], "
+            f"got {self.clients_per_round}",
+        )
         for flag, name in (
             ("--update-encoding", self.update_encoding),
             ("--decision-encoding", self.decision_encoding),
@@ -230,6 +193,11 @@ class RunConfig:
     def learning_rate_at(self, round_index: int) -> float:
         """The lr of the update that ends round `round_index` (see common.schedule)."""
         return learning_rate_at(self.learning_rate, self.lr_schedule, round_index, self.rounds)
+
+    def drawn(self, round_index: int) -> tuple[int, ...]:
+        """The ids that train in round t: all, or the --clients-per-round K drawn for it
+        (common/sampling.participants; the server and every client draw alike)."""
+        return participants(self.seed, round_index, self.num_clients, self.clients_per_round)
 
     def batch_size_for(self, client_id: int) -> int:
         """The planned batch size of `client_id` (DEFAULT_BATCH_SIZE without a plan)."""

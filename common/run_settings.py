@@ -31,6 +31,11 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
         dirichlet_alpha=run.dirichlet_alpha,
         update_encoding=update.wire_id,  # type: ignore[arg-type]
         decision_encoding=decision.wire_id,  # type: ignore[arg-type]
+        local_epochs=run.local_epochs,
+        local_steps=run.local_steps,
+        client_momentum=run.client_momentum,
+        weight_decay=run.weight_decay,
+        clients_per_round=run.clients_per_round,
     )
 
 
@@ -52,6 +57,11 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
         digest_every=settings.digest_every,
         update_encoding=update_encoding,
         decision_encoding=codec_for_wire(settings.decision_encoding).name,
+        local_epochs=settings.local_epochs,
+        local_steps=settings.local_steps,
+        client_momentum=settings.client_momentum,
+        weight_decay=settings.weight_decay,
+        clients_per_round=settings.clients_per_round,
         # the encoding says how zeros travel: ternary rows are abstaining zeros
         aggregator=AggregatorConfig(algorithm=settings.algorithm, zeros=zeros),
     )

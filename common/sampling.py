@@ -51,3 +51,44 @@ def minibatch_indices(
         hi = min(stop, offset + num_samples) - offset
         parts.append(epoch_permutation(num_samples, seed, client_id, epoch)[lo:hi])
     return np.concatenate(parts)  # always a fresh, writable array
+
+
+LOCAL_KEY = 0x10CA1  # purpose key: the order of a client's local epochs (FedAvg)
+PARTICIPANTS_KEY = 0x9A27  # purpose key: who trains in round t (partial participation)
+
+
+def local_batches(
+    num_samples: int,
+    batch_size: int,
+    round_index: int,
+    seed: int,
+    client_id: int,
+    *,
+    epochs: int,
+    steps: int = 0,
+) -> list[np.ndarray]:
+    """Position arrays into the client's share, one per local SGD step of round t:
+    `epochs` passes, each a fresh permutation seeded by (seed, client, round, epoch) cut
+    into batches (the last one short), or, when `steps` > 0, the first `steps` batches
+    of as many such passes as they need."""
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError(f"need samples and a batch size >= 1, got {num_samples}, {batch_size}")
+    batches: list[np.ndarray] = []
+    epoch = 0
+    while (steps and len(batches) < steps) or (not steps and epoch < epochs):
+        order = np.random.default_rng([seed, LOCAL_KEY, client_id, round_index, epoch])
+        perm = order.permutation(num_samples)
+        batches += [perm[i : i + batch_size] for i in range(0, num_samples, batch_size)]
+        epoch += 1
+    return batches[:steps] if steps else batches
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def participants(seed: int, round_index: int, num_clients: int, per_round: int) -> tuple[int, ...]:
+    """The sorted ids of the clients that train in round t: all of them, or `per_round`
+    drawn without replacement by a sampler seeded by (seed, round). The server and each
+    client compute it alike, so the selection never travels."""
+    if per_round <= 0 or per_round >= num_clients:
+        return tuple(range(num_clients))
+    rng = np.random.default_rng([seed, PARTICIPANTS_KEY, round_index])
+    return tuple(sorted(int(i) for i in rng.choice(num_clients, per_round, replace=False)))

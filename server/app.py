@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,8 @@ import torch
 
 from common.atomic import write_atomic
 from common.config import ConfigError
-from common.data import load_dataset
+from common.data import Dataset, load_dataset
+from common.partitions import partition_indices
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
@@ -53,6 +56,26 @@ class RunningServer:
         for executor in self.executors:
             executor.shutdown(wait=False, cancel_futures=True)
         self.coordinator.metrics.close()
+
+
+def row_weights(
+    engine: RoundEngine, membership: Membership, dataset: Dataset
+) -> Callable[[int], float]:
+    """client id -> the weight of its row, as the run's algorithm defines it."""
+    run, labels = engine.run, dataset.train_y.numpy()
+
+    @functools.cache
+    def examples(client_id: int) -> int:  # the server knows the split, not the data's use
+        return len(partition_indices(
+            labels, run.num_clients, client_id, run.partition, run.seed,
+            classes_per_client=run.classes_per_client, dirichlet_alpha=run.dirichlet_alpha,
+        ))  # fmt: skip
+
+    def weight_of(client_id: int) -> float:
+        batch = membership.batch_size_of(client_id)
+        return engine.algorithm.row_weight(batch, examples(client_id))
+
+    return weight_of
 
 
 async def create_server(config: ServerConfig) -> RunningServer:
@@ -95,8 +118,9 @@ async def create_server(config: ServerConfig) -> RunningServer:
         wire=config.wire,
         master=master,
         engine=engine,
-        # Each row weighs by the examples behind it: the batch size its client trains with.
-        weight_of=membership.batch_size_of,
+        # Each row weighs by the examples behind it: the batch size its client trains
+        # with, or (FedAvg) the examples the client holds.
+        weight_of=row_weights(engine, membership, dataset),
         metrics=metrics,
         vote_executor=vote_executor,
         eval_executor=eval_executor,

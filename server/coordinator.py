@@ -9,8 +9,10 @@ checkpoints (checkpointer.py) and final digests (goodbyes.py). It sees NumPy row
 and names neither gRPC nor protobuf.
 
 Rules: clients attach between rounds and enter at the next boundary with a RoundStart
-(round 0: once `num_clients` attached). A round closes when every member has voted, or
-after its deadline with a quorum; members that did not vote are erasures (a late
+(round 0: once `num_clients` attached). Only the members drawn for a round train
+(RunConfig.drawn: all, or --clients-per-round K, drawn alike on every side); all get
+its Decision. A round closes when every drawn member has voted, or after its deadline
+with a quorum; drawn members that did not vote are erasures (a late
 update gets Rejected; three in a row and the member is let go). A member whose stream
 breaks leaves at once, its statistics kept for a rejoin. The Decision of round t opens
 t + 1. Every K rounds, and at SIGTERM, the boundary's state goes to a checkpoint.
@@ -198,6 +200,11 @@ class RoundCoordinator:
         if self._erasures.take_late(link.client_id, round_index):
             self._cohort.reject_late(link, round_index, self.close_rule.deadline_s)
             return
+        if link.client_id not in self.run.drawn(round_index):
+            raise FailedPrecondition(
+                f"client {link.client_id} is not drawn to train in round {round_index} "
+                f"(--clients-per-round {self.run.clients_per_round})"
+            )
         closing = self.phase is Phase.CLOSING
         self._ballot.cast(link.client_id, round_index, self.round, closing, row)
         self._maybe_close()
@@ -213,7 +220,8 @@ class RoundCoordinator:
     def _maybe_close(self) -> None:
         if self.phase is not Phase.OPEN or not self.cohort or not self._ballot:
             return
-        num_votes, cohort_size = len(self._ballot), len(self.cohort)
+        num_votes = len(self._ballot)
+        cohort_size = len(set(self.run.drawn(self.round)).intersection(self.cohort))
         self.close_rule.voted(num_votes, cohort_size)
         if self.close_rule.should_close(num_votes, cohort_size):
             self._machine.move(Phase.CLOSING)
@@ -235,7 +243,7 @@ class RoundCoordinator:
         """Round t with `rows` (M, row width) of the members `ids`, in client id order."""
         loop, engine = asyncio.get_running_loop(), self.engine
         t = self.round
-        erasures = sorted(set(self.cohort) - set(ids))
+        erasures = sorted(set(self.run.drawn(t)).intersection(self.cohort) - set(ids))
         # From now on their votes for round t are late: recognised, and rejected gently.
         self._erasures.closed(t, erasures)
         self.close_rule.cancel()

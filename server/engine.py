@@ -44,7 +44,7 @@ class RoundEngine:
         self.algorithm = get_algorithm(run.aggregator.algorithm)
         # layout: the model's parameter blocks, so a ternary decision encodes compactly
         self.update_codec, self.decision_codec = self.algorithm.encodings(run, layout)
-        self.aggregator = self.algorithm.aggregator(num_params, run.aggregator)
+        self.aggregator = self.algorithm.aggregator(num_params, run.aggregator, layout)
 
     # ---- cadence: the same for every backend -----------------------------------------
 

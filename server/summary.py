@@ -26,6 +26,7 @@ def summary_fields(
     error: str | None = None,
     replica_digests: dict[int, bytes] | None = None,
     replicas_identical: bool | None = None,
+    attack: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     digests = replica_digests or {}
     return {
@@ -43,4 +44,7 @@ def summary_fields(
         "error": error,
         "config": asdict(run),
         "wall_seconds": round(wall_seconds, 3),
+        # Who attacked and how, where the runner knows it (the simulation); the server
+        # is never told.
+        "attack": attack,
     }

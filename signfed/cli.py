@@ -130,6 +130,15 @@ def _batch_modes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _robustness(args: argparse.Namespace) -> int:
+    from signfed.robustness import run_robustness
+    from signfed.robustness_report import write_report
+
+    config = options.robustness_config(args)
+    write_report(config, None if args.report_only else run_robustness(config))
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from signfed.status import run_status
 
@@ -183,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     client = sub.add_parser("client", help="run one client against a server")
     options.add_client_options(client)
+    options.add_attack_options(client)
     options.add_wire_options(client)
     options.add_config_option(client)
     client.set_defaults(handler=_client)
@@ -191,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_run_options(local)
     options.add_wire_options(local)
     options.add_local_options(local)
+    options.add_attack_options(local)
     options.add_config_option(local)
     local.set_defaults(handler=_local)
 
@@ -200,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_run_options(simulate)
     options.add_wire_options(simulate)
     options.add_simulate_options(simulate)
+    options.add_attack_options(simulate)
     options.add_config_option(simulate)
     simulate.set_defaults(handler=_simulate)
 
@@ -211,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_batch_modes_options(batch_modes)
     batch_modes.set_defaults(handler=_batch_modes)
+    robustness = grids.add_parser(
+        "robustness",
+        help="robust rules and sign defences under attack: partitions x attackers x attacks "
+        "x defences x seeds; resumable",
+    )
+    options.add_robustness_options(robustness)
+    robustness.set_defaults(handler=_robustness)
 
     status = sub.add_parser(
         "status", help="ask a server for its state; exit 1 if it does not answer"

@@ -1,30 +1,32 @@
 """Where a simulation's clients run: the seam between the round loop and the clients.
 
-A pool computes every client's update for round t from x^t and returns the payloads
-as they would travel (encoded by the run's update codec), in client id order. Today's
-pool runs the clients one after another in this process; a process pool or Ray actors
-(many virtual clients) implement the same two methods.
+A pool computes the updates of the clients drawn for round t from x^t and returns the
+payloads as they would travel (encoded by the run's update codec), in client id order.
+Today's pool runs the clients one after another in this process; a process pool or Ray
+actors (many virtual clients) implement the same methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from client.trainer import LocalTrainer
+from client.attacker import Attacker, colluders_for, is_attacker, trainer_for
 from common.algorithms import Algorithm
+from common.attack_config import AttackConfig
 from common.codecs import Codec
 from common.config import RunConfig
 from common.data import Dataset
 
 
 class ClientPool(Protocol):
-    client_ids: list[int]
-    batch_sizes: np.ndarray  # (M,) the examples behind each client's update
+    client_ids: list[int]  # every client of the run
+    weights: np.ndarray  # (M,) the weight of each client's row (the examples behind it)
 
-    def updates(self, flat: np.ndarray, round_index: int) -> list[bytes]:
-        """Every client's encoded update for `round_index` at x^t = `flat`."""
+    def updates(self, flat: np.ndarray, round_index: int, ids: Sequence[int]) -> list[bytes]:
+        """The encoded updates of clients `ids` (ascending) for `round_index` at x^t."""
         ...
 
     def close(self) -> None: ...
@@ -34,22 +36,43 @@ class InProcessPool:
     """The clients as LocalTrainers in this process, run in id order."""
 
     def __init__(
-        self, run: RunConfig, dataset: Dataset, algorithm: Algorithm, codec: Codec
+        self,
+        run: RunConfig,
+        dataset: Dataset,
+        algorithm: Algorithm,
+        codec: Codec,
+        attack: AttackConfig | None = None,
     ) -> None:
+        attack = attack or AttackConfig()
         self.run = run
         self.algorithm = algorithm
         self.codec = codec
         self.trainers = [
-            LocalTrainer(run, i, run.batch_size_for(i), dataset) for i in range(run.num_clients)
+            trainer_for(attack, run, i, run.batch_size_for(i), dataset)
+            for i in range(run.num_clients)
         ]
         self.client_ids = list(range(run.num_clients))
-        self.batch_sizes = np.array([t.batch_size for t in self.trainers], dtype=np.float64)
+        self.weights = np.array(
+            [algorithm.row_weight(t.batch_size, t.num_examples) for t in self.trainers],
+            dtype=np.float64,
+        )
+        colluders = colluders_for(attack, run, dataset, algorithm)  # shared by the attackers
+        self.attackers = {
+            i: Attacker(attack, run, algorithm, self.trainers[i], colluders)
+            for i in self.client_ids
+            if is_attacker(attack, run, i)
+        }
 
-    def updates(self, flat: np.ndarray, round_index: int) -> list[bytes]:
-        return [
-            self.codec.encode(self.algorithm.client_update(trainer, flat, round_index, self.run))
-            for trainer in self.trainers
-        ]
+    def updates(self, flat: np.ndarray, round_index: int, ids: Sequence[int]) -> list[bytes]:
+        rows = []
+        for i in ids:
+            attacker = self.attackers.get(i)
+            if attacker is not None:
+                rows.append(attacker.update(flat, round_index))
+            else:
+                trainer = self.trainers[i]
+                rows.append(self.algorithm.client_update(trainer, flat, round_index, self.run))
+        return [self.codec.encode(row) for row in rows]
 
     def close(self) -> None:
         """Nothing to release in-process."""

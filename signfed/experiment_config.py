@@ -3,30 +3,31 @@ imports torch): its options are generated from these fields (common/flags.py).""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from common.algorithms import available
 from common.batch_plan import BATCH_MODES
-from common.config import ABSTENTIONS, DATASETS, ZEROS, require
+from common.config import ABSTENTIONS, ZEROS, require
 from common.flags import int_tuple, joined, setting, word_tuple
 from common.schedule import LR_SCHEDULES
+from signfed.grid_config import GridConfig
 
-ALGORITHMS = available()  # the grid's: every registered algorithm (common/algorithms)
+ALGORITHMS = available()  # any registered algorithm (common/algorithms) may run
+PAPER_ALGORITHMS = ("llr", "mv", "sgd")  # the paper's Figure 1: its default
 
 
 @dataclass(frozen=True)
-class BatchModesConfig:
-    dataset: str = setting("mnist", flag="--dataset", help="dataset", choices=DATASETS)
+class BatchModesConfig(GridConfig):
     rounds: int = setting(1000, flag="--rounds", help="rounds per run (the paper: 3000)")
-    # Seeds F .. F+seeds-1: single runs of constant-lr signSGD are noisy.
-    seeds: int = setting(2, flag="--seeds", help="runs per setting, seeds F .. F+S-1")
-    first_seed: int = setting(0, flag="--first-seed", help="F: the first seed (extend a grid)")
     modes: tuple[int, ...] = setting(
         (1, 2, 3, 4), flag="--modes", help="batch modes to run", parse=int_tuple, show=joined
     )
     algorithms: tuple[str, ...] = setting(
-        ALGORITHMS, flag="--algorithms", help="algorithms to run", parse=word_tuple, show=joined
+        PAPER_ALGORITHMS,
+        flag="--algorithms",
+        help="algorithms to run",
+        parse=word_tuple,
+        show=joined,
     )
     # coin: the paper's setting as signfed ran it so far; abstain: the authors' zeros
     zeros: tuple[str, ...] = setting(
@@ -45,17 +46,6 @@ class BatchModesConfig:
     )
     out_dir: str = setting(
         "runs/batch-modes", flag="--out", help="where the CSVs, table and figures go"
-    )
-    runs_dir: str = setting(
-        "", flag="--runs-dir", help="one folder per run (rerun to resume); empty: OUT/runs"
-    )
-    data_dir: str = setting(
-        "data", flag="--data-dir", help="where datasets live (see `signfed fetch`)"
-    )
-    workers: int = setting(  # one run per core
-        default_factory=lambda: os.cpu_count() or 1,
-        flag="--workers",
-        help="runs at a time, one torch thread each",
     )
     # Test accuracy swings between evaluations: sample it often.
     eval_every: int = setting(50, flag="--eval-every", help="evaluate every this many rounds")
@@ -76,8 +66,8 @@ class BatchModesConfig:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
-        require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
         require(bool(self.modes), "--modes must name at least one mode")
         bad = [m for m in self.modes if m not in BATCH_MODES]
         require(not bad, f"--modes must be among {sorted(BATCH_MODES)}, got {bad}")
@@ -86,13 +76,11 @@ class BatchModesConfig:
             bool(self.algorithms) and not bad_algorithms,
             f"--algorithms must be among {ALGORITHMS}, got {list(self.algorithms)}",
         )
-        require(self.first_seed >= 0, f"--first-seed must be >= 0, got {self.first_seed}")
         bad_zeros = [z for z in self.zeros if z not in ZEROS]
         require(
             bool(self.zeros) and not bad_zeros,
             f"--zeros must be among {ZEROS}, got {list(self.zeros)}",
         )
-        require(self.workers >= 1, f"--workers must be >= 1, got {self.workers}")
         require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
         require(self.sgd_lr > 0, f"--sgd-lr must be > 0, got {self.sgd_lr}")
         require(

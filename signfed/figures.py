@@ -27,9 +27,8 @@ DPI = 120
 PANEL_INCHES = (3.8, 3.2)  # 2x2 is 912 x 864 px: GitHub shows it near full size
 TITLE_LEGEND_INCHES = 0.8  # the suptitle and the legend row, whatever the panel count
 WEIGHTS_INCHES = (7.6, 4.2)
-# Registered algorithms (common/algorithms) take these in registry order; a float
+# Registered algorithms (common/algorithms) draw in their own colour; a float
 # baseline is grey and dashed; names a CSV holds but the registry does not, the rest.
-ALGORITHM_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 BASELINE_COLOUR = "0.35"
 OTHER_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 LARGE_BATCH_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:cyan")
@@ -116,9 +115,8 @@ def is_baseline(algorithm: str) -> bool:
 def _colour(algorithm: str, others: list[str]) -> str:
     if is_baseline(algorithm):
         return BASELINE_COLOUR
-    signs = [a for a in available() if not is_baseline(a)]
-    if algorithm in signs:
-        return ALGORITHM_COLOURS[signs.index(algorithm) % len(ALGORITHM_COLOURS)]
+    if algorithm in available():
+        return get_algorithm(algorithm).colour
     if algorithm not in others:
         others.append(algorithm)
     return OTHER_COLOURS[others.index(algorithm) % len(OTHER_COLOURS)]

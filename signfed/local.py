@@ -70,6 +70,7 @@ def run_local(args: argparse.Namespace) -> int:
     run = options.run_config(args)
     sizes = [run.batch_size_for(i) for i in range(run.num_clients)]
     wire = options.wire_config(args)
+    attack = options.attack_config(args)  # every client gets it; the seeded ids attack
     out = Path(args.out)
     # Before anything starts: 1 + M processes would each fail on a missing dataset.
     check_available(run.dataset, args.data_dir)
@@ -93,7 +94,9 @@ def run_local(args: argparse.Namespace) -> int:
             return server.returncode or 1
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i in range(run.num_clients):  # each takes the server's batch plan for its id
-            argv = client_argv(port, i, "--data-dir", args.data_dir, *flags.to_argv(wire))
+            argv = client_argv(
+                port, i, "--data-dir", args.data_dir, *flags.to_argv(wire), *flags.to_argv(attack)
+            )
             clients.append(spawn(argv, out / f"client-{i}.log"))
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
         waiting = ClientWait(f"127.0.0.1:{port}", run.num_clients)

@@ -18,12 +18,14 @@ from typing import Any
 
 from client.config import ClientConfig
 from common import algorithms, flags
+from common.attack_config import AttackConfig
 from common.batch_plan import plan_batch_sizes
 from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
 from common.release import release
 from server.config import ServerConfig
 from signfed.experiment_config import BatchModesConfig
+from signfed.robustness_config import RobustnessConfig
 from signfed.simulation_config import SimulationConfig
 
 # The configuration a --config file feeds, by command; RunConfig's fields stand at the
@@ -71,6 +73,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument_group("aggregation")
     # The registry's names (common/algorithms): every command runs every algorithm.
     flags.add_flags(a, AggregatorConfig, choices={"algorithm": algorithms.available()})
+
+
+def add_attack_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("attacking clients (experiments and tests: common/attacks.py)")
+    flags.add_flags(g, AttackConfig)
+
+
+def attack_config(args: argparse.Namespace) -> AttackConfig:
+    return flags.build(AttackConfig, args)  # type: ignore[no-any-return]
 
 
 def add_wire_options(parser: argparse.ArgumentParser) -> None:
@@ -150,8 +161,17 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
+    add_grid_options(parser, BatchModesConfig)
+
+
+def add_robustness_options(parser: argparse.ArgumentParser) -> None:
+    add_grid_options(parser, RobustnessConfig)
+
+
+def add_grid_options(parser: argparse.ArgumentParser, config: type) -> None:
+    """A `signfed experiment` grid's options: its configuration's, and --report-only."""
     g = parser.add_argument_group("experiment")
-    flags.add_flags(g, BatchModesConfig)
+    flags.add_flags(g, config)
     _add_switch(
         g,
         "--report-only",
@@ -161,6 +181,10 @@ def add_batch_modes_options(parser: argparse.ArgumentParser) -> None:
 
 def batch_modes_config(args: argparse.Namespace) -> BatchModesConfig:
     return flags.build(BatchModesConfig, args)  # type: ignore[no-any-return]
+
+
+def robustness_config(args: argparse.Namespace) -> RobustnessConfig:
+    return flags.build(RobustnessConfig, args)  # type: ignore[no-any-return]
 
 
 def add_status_options(parser: argparse.ArgumentParser) -> None:

@@ -17,11 +17,13 @@ lost rounds draws the same minibatches and gives the same bits.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.attacks import attacker_ids
 from common.data import Dataset, load_dataset
 from common.wire import payload_size, round_start, wire_size
 from server.checkpoints import ServerState, checkpoint_path, load_server_state, save_server_state
@@ -54,7 +56,7 @@ class Simulation:
         self.num_params = self.master.num_params
         self.engine = RoundEngine(run, self.num_params, self.master.layout)
         self.pool: ClientPool = pool or InProcessPool(
-            run, self.dataset, self.engine.algorithm, self.engine.update_codec
+            run, self.dataset, self.engine.algorithm, self.engine.update_codec, config.attack
         )
         # Bytes, round time and training seconds (a resumed run's earlier ones included),
         # counted and turned into records as the server's coordinator does.
@@ -67,9 +69,10 @@ class Simulation:
         """Round t: every client's update, the decision, x^{t+1}. Returns its record."""
         self._ledger.open()
         engine, flat, start_digest = self.engine, self.master.flat, self.master.digest
-        payloads = self.pool.updates(flat, t)
+        ids = list(self.run.drawn(t))  # the clients drawn for round t, as the server draws
+        payloads = self.pool.updates(flat, t, ids)
         rows = np.stack([engine.decode(p) for p in payloads])
-        decided = engine.step(flat, t, self.pool.client_ids, rows, self.pool.batch_sizes)
+        decided = engine.step(flat, t, ids, rows, self.pool.weights[ids])
         self.master.commit(decided.flat, t + 1)
         up, down = self._wire_bytes(t, payloads, decided.payload, start_digest)
         self._ledger.up(up)
@@ -90,12 +93,13 @@ class Simulation:
         engine, n, chunk = self.engine, self.num_params, self.config.wire.chunk_bytes
         up = sum(payload_size(t, len(p), engine.update_codec, n, chunk) for p in payloads)
         model_digest = self.master.digest if engine.digest_due(t) else b""
+        members = self.run.num_clients  # every member receives the decision
         down = payload_size(
             t, len(decision), engine.decision_codec, n, chunk, decision=True,
             model_digest=model_digest,
-        ) * len(payloads)  # fmt: skip
+        ) * members  # fmt: skip
         if t == 0:  # the RoundStart that admits everyone to round 0
-            down += wire_size(round_start(0, start_digest)) * len(payloads)
+            down += wire_size(round_start(0, start_digest)) * members
         return up, down
 
     # ---- the whole run -----------------------------------------------------------------
@@ -121,6 +125,7 @@ class Simulation:
                     rounds=self.master.round,
                     model_digest=self.master.digest,
                     wall_seconds=self._ledger.elapsed(),
+                    attack=self._attack_record(),
                 )
             )
         finally:
@@ -128,6 +133,13 @@ class Simulation:
             self.pool.close()
         checkpoint_path(self.out).unlink(missing_ok=True)
         return summary
+
+    def _attack_record(self) -> dict[str, Any] | None:
+        attack = self.config.attack
+        if attack.attack == "none":
+            return None
+        ids = attacker_ids(self.run.seed, self.run.num_clients, attack.attackers)
+        return {**asdict(attack), "ids": list(ids)}
 
     def _open(self) -> tuple[int, MetricsWriter]:
         """(first round to run, metrics writer): resumed from a checkpoint of this very
@@ -146,8 +158,8 @@ class Simulation:
 
     def _save(self, metrics: MetricsWriter, elapsed: float) -> None:
         members = [
-            {"client_id": i, "name": f"client-{i}", "batch_size": int(b)}
-            for i, b in zip(self.pool.client_ids, self.pool.batch_sizes, strict=True)
+            {"client_id": i, "name": f"client-{i}", "batch_size": self.run.batch_size_for(i)}
+            for i in self.pool.client_ids
         ]
         state = ServerState(
             self.master.flat,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.attack_config import AttackConfig
 from common.config import RunConfig, WireConfig, require
 from common.flags import setting
 
@@ -32,8 +33,14 @@ class SimulationConfig:
         "--out and settings resumes from it",
     )
     wire: WireConfig = field(default_factory=WireConfig)  # only for counting bytes
+    # which clients attack and how (common/attacks.py); the ids are seeded by --seed
+    attack: AttackConfig = field(default_factory=AttackConfig)
 
     def __post_init__(self) -> None:
+        require(
+            self.attack.attackers <= self.run.num_clients,
+            f"--attackers {self.attack.attackers} exceeds --clients {self.run.num_clients}",
+        )
         require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(
             self.checkpoint_every >= 0,

@@ -103,7 +103,7 @@ class LLRVote(Aggregator):
         # Abstaining zeros: a sum of exactly 0 decides U = 0, no coin (authors' rule).
         coin = None if self.abstain else tie_coin(cfg.seed, round_index, self.num_coords)
         established = self._seen[rows] >= max(cfg.warmup_rounds, 1)
-        if round_index < cfg.warmup_rounds or not established.any():
+        if self._plain_majority(round_index, rows, established):
             decision = majority(votes, self.num_coords, coin)
             if cfg.pooled:
                 self._count_pooled(votes, rows, decision)
@@ -118,6 +118,10 @@ class LLRVote(Aggregator):
         self._rounds[rows] = cfg.forgetting * self._rounds[rows] + 1.0
         self._seen[rows] += 1
         return decision
+
+    def _plain_majority(self, round_index: int, rows: np.ndarray, established: np.ndarray) -> bool:
+        """Plain majority: the warm-up, or no voter established (a hook: fd.py weighs it)."""
+        return round_index < self.config.warmup_rounds or not established.any()
 
     def _rows_for(self, ids: list[int]) -> np.ndarray:
         """Counter rows of `ids`, adding rows (and capacity) for ids never seen."""
@@ -199,6 +203,7 @@ class LLRVote(Aggregator):
                 else:
                     assert weigh is not None
                     weights = weigh(counts)
+                weights = self._block_weights(weights, lo, hi)
                 total = blocks.weighted_total(weights, block, abstain)
                 decided = blocks.decide(total, coin, lo, hi)
                 blocks.pack_decided(decision, decided, lo, hi, n)
@@ -214,6 +219,11 @@ class LLRVote(Aggregator):
                 if voted is not None:
                     self._voted[select, lo:hi] = voted
         return decision
+
+    def _block_weights(self, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """The (M, c) weights coordinates [lo, hi) vote with: as weighed (a hook:
+        signSGD-FD, fd.py, decides its final layer by plain majority)."""
+        return weights
 
     def _voted_weights(self, counts: np.ndarray, voted: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -253,24 +263,21 @@ class LLRVote(Aggregator):
 
     def client_weight_summary(self) -> dict[int, float]:
         """Mean |w| each client's own record earns (0.0 before its first vote)."""
+        return {
+            client: float(np.abs(self._record_weights(row)).mean()) if self._seen[row] else 0.0
+            for client, row in self._row_of.items()
+        }
+
+    def _record_weights(self, row: int, clip: float | None = None) -> np.ndarray:
+        """Rounded float64 weights from client `row`'s own record, clipped to +-clip
+        (--weight-clip unless given): one (pooled) or (N,) per coordinate (a hook: fd.py)."""
         cfg = self.config
-        summary: dict[int, float] = {}
-        for client, row in self._row_of.items():
-            r = self._rounds[row]
-            if self._seen[row] == 0:
-                summary[client] = 0.0
-                continue
-            if cfg.pooled:
-                weights = quantize(
-                    llr_weight(self._counts[row] / self.num_coords, r, cfg.eps, cfg.weight_clip)
-                )
-            elif self._exact:
-                table = weight_table(int(r), cfg.eps, cfg.weight_clip, np.float64)
-                weights = np.take(table, self._counts[row])
-            else:
-                weights = quantize(llr_weight(self._counts[row], r, cfg.eps, cfg.weight_clip))
-            summary[client] = float(np.abs(weights).mean())
-        return summary
+        r, clip = self._rounds[row], cfg.weight_clip if clip is None else clip
+        if cfg.pooled:
+            return quantize(llr_weight(self._counts[row] / self.num_coords, r, cfg.eps, clip))
+        if self._exact:
+            return np.take(weight_table(int(r), cfg.eps, clip, np.float64), self._counts[row])
+        return quantize(llr_weight(self._counts[row], r, cfg.eps, clip))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         known = len(self._row_of)

@@ -7,6 +7,7 @@ from common.aggregators import Aggregator
 from common.aggregators.llr import LLRVote
 from common.algorithms.base import register
 from common.algorithms.signs import SignAlgorithm
+from common.codecs import Layout
 from common.config import AggregatorConfig
 
 
@@ -14,7 +15,10 @@ from common.config import AggregatorConfig
 class ITSignSGD(SignAlgorithm):
     name = "llr"
     label = "IT-signSGD (llr)"
+    colour = "tab:blue"
     summary = "IT-signSGD: signs weighted by each client's log-likelihood ratio"
 
-    def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
+    def aggregator(
+        self, num_coords: int, config: AggregatorConfig, layout: Layout = ()
+    ) -> Aggregator:
         return LLRVote(num_coords, config)

@@ -7,6 +7,7 @@ from common.aggregators import Aggregator
 from common.aggregators.mv import MajorityVote
 from common.algorithms.base import register
 from common.algorithms.signs import SignAlgorithm
+from common.codecs import Layout
 from common.config import AggregatorConfig
 
 
@@ -14,7 +15,10 @@ from common.config import AggregatorConfig
 class SignSGDMV(SignAlgorithm):
     name = "mv"
     label = "signSGD-MV (mv)"
+    colour = "tab:orange"
     summary = "signSGD with majority vote: every sign counts alike"
 
-    def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
+    def aggregator(
+        self, num_coords: int, config: AggregatorConfig, layout: Layout = ()
+    ) -> Aggregator:
         return MajorityVote(num_coords, config)

@@ -38,10 +38,14 @@ class SignAlgorithm(Algorithm):
         one = ("ternary",) if run.aggregator.zeros == "abstain" else ("sign1",)
         return one, one
 
-    def client_update(
+    def local_update(
         self, trainer: Trainer, flat: np.ndarray, round_index: int, run: RunConfig
     ) -> np.ndarray:
-        gradient = trainer.gradient(flat, round_index)
+        return trainer.gradient(flat, round_index)
+
+    def encode_update(
+        self, update: np.ndarray, client_id: int, round_index: int, run: RunConfig
+    ) -> np.ndarray:
         if run.aggregator.zeros == "abstain":
-            return ternary_row(gradient)
-        return sign_vote(gradient, run.seed, trainer.client_id, round_index)
+            return ternary_row(update)
+        return sign_vote(update, run.seed, client_id, round_index)

@@ -24,49 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ommon/proto/signfed.proto\x12\nsignfed.v1\"\x89\x01\n\x0bJoinRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x19\n\x0crequested_id\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_requested_idJ\x04\x08\x04\x10\x05R\x05token\"\x8c\x03\n\x0bRunSettings\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\nnum_params\x18\x04 \x01(\x04\x12\x15\n\rlearning_rate\x18\x05 \x01(\x02\x12\x0e\n\x06rounds\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12\x14\n\x0c\x64igest_every\x18\x08 \x01(\r\x12\x11\n\tpartition\x18\t \x01(\t\x12\x13\n\x0bnum_clients\x18\n \x01(\r\x12\x1a\n\x12\x63lasses_per_client\x18\x0b \x01(\r\x12\x13\n\x0b\x63hunk_bytes\x18\x0c \x01(\r\x12\x13\n\x0blr_schedule\x18\x0e \x01(\t\x12\x17\n\x0f\x64irichlet_alpha\x18\x0f \x01(\x01\x12-\n\x0fupdate_encoding\x18\x10 \x01(\x0e\x32\x14.signfed.v1.Encoding\x12/\n\x11\x64\x65\x63ision_encoding\x18\x11 \x01(\x0e\x32\x14.signfed.v1.EncodingJ\x04\x08\r\x10\x0e\"\x93\x01\n\tJoinReply\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\x12)\n\x08settings\x18\x03 \x01(\x0b\x32\x17.signfed.v1.RunSettings\x12\r\n\x05round\x18\x04 \x01(\r\x12\x14\n\x0cmodel_digest\x18\x05 \x01(\x0c\x12\x12\n\nbatch_size\x18\x06 \x01(\r\",\n\x06\x41ttach\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\"\x8e\x01\n\x06Update\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_coords\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\r\n\x05\x63rc32\x18\x05 \x01(\x07\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x07 \x01(\x0e\x32\x14.signfed.v1.Encoding\"\x1f\n\x07Goodbye\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\x0c\"\x8b\x01\n\rClientMessage\x12$\n\x06\x61ttach\x18\x01 \x01(\x0b\x32\x12.signfed.v1.AttachH\x00\x12$\n\x06update\x18\x02 \x01(\x0b\x32\x12.signfed.v1.UpdateH\x00\x12&\n\x07goodbye\x18\x03 \x01(\x0b\x32\x13.signfed.v1.GoodbyeH\x00\x42\x06\n\x04kind\"1\n\nRoundStart\x12\r\n\x05round\x18\x01 \x01(\r\x12\x14\n\x0cmodel_digest\x18\x02 \x01(\x0c\"\xa6\x01\n\x08\x44\x65\x63ision\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_coords\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\r\n\x05\x63rc32\x18\x05 \x01(\x07\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x14\n\x0cmodel_digest\x18\x07 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x08 \x01(\x0e\x32\x14.signfed.v1.Encoding\"Q\n\x04Stop\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0brounds_done\x18\x02 \x01(\r\x12$\n\x07outcome\x18\x03 \x01(\x0e\x32\x13.signfed.v1.Outcome\"7\n\x08Rejected\x12\r\n\x05round\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\r\"\xb6\x01\n\rServerMessage\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.signfed.v1.RoundStartH\x00\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x14.signfed.v1.DecisionH\x00\x12 \n\x04stop\x18\x03 \x01(\x0b\x32\x10.signfed.v1.StopH\x00\x12(\n\x08rejected\x18\x04 \x01(\x0b\x32\x14.signfed.v1.RejectedH\x00\x42\x06\n\x04kind\"7\n\x11\x46\x65tchModelRequest\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\"q\n\nModelChunk\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_params\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12\x14\n\x0cmodel_digest\x18\x06 \x01(\x0c\"\x0f\n\rStatusRequest\"}\n\x0bStatusReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06rounds\x18\x03 \x01(\r\x12\x16\n\x0e\x61\x63tive_clients\x18\x04 \x01(\r\x12\x11\n\talgorithm\x18\x05 \x01(\t\x12\x15\n\rlast_accuracy\x18\x06 \x01(\x02*d\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\t\n\x05SIGN1\x10\x01\x12\x0b\n\x07\x46LOAT32\x10\x02\x12\x0b\n\x07\x46LOAT16\x10\x03\x12\x0c\n\x08\x42\x46LOAT16\x10\x04\x12\x0b\n\x07TERNARY\x10\x05*M\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x46INISHED\x10\x01\x12\x0f\n\x0bINTERRUPTED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x32\x91\x02\n\x0fParameterServer\x12\x36\n\x04Join\x12\x17.signfed.v1.JoinRequest\x1a\x15.signfed.v1.JoinReply\x12\x41\n\x05Train\x12\x19.signfed.v1.ClientMessage\x1a\x19.signfed.v1.ServerMessage(\x01\x30\x01\x12\x45\n\nFetchModel\x12\x1d.signfed.v1.FetchModelRequest\x1a\x16.signfed.v1.ModelChunk0\x01\x12<\n\x06Status\x12\x19.signfed.v1.StatusRequest\x1a\x17.signfed.v1.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ommon/proto/signfed.proto\x12\nsignfed.v1\"\x89\x01\n\x0bJoinRequest\x12\x18\n\x10protocol_version\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x19\n\x0crequested_id\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_requested_idJ\x04\x08\x04\x10\x05R\x05token\"\x81\x04\n\x0bRunSettings\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x12\n\nnum_params\x18\x04 \x01(\x04\x12\x15\n\rlearning_rate\x18\x05 \x01(\x02\x12\x0e\n\x06rounds\x18\x06 \x01(\r\x12\x0c\n\x04seed\x18\x07 \x01(\x04\x12\x14\n\x0c\x64igest_every\x18\x08 \x01(\r\x12\x11\n\tpartition\x18\t \x01(\t\x12\x13\n\x0bnum_clients\x18\n \x01(\r\x12\x1a\n\x12\x63lasses_per_client\x18\x0b \x01(\r\x12\x13\n\x0b\x63hunk_bytes\x18\x0c \x01(\r\x12\x13\n\x0blr_schedule\x18\x0e \x01(\t\x12\x17\n\x0f\x64irichlet_alpha\x18\x0f \x01(\x01\x12-\n\x0fupdate_encoding\x18\x10 \x01(\x0e\x32\x14.signfed.v1.Encoding\x12/\n\x11\x64\x65\x63ision_encoding\x18\x11 \x01(\x0e\x32\x14.signfed.v1.Encoding\x12\x14\n\x0clocal_epochs\x18\x12 \x01(\r\x12\x13\n\x0blocal_steps\x18\x13 \x01(\r\x12\x17\n\x0f\x63lient_momentum\x18\x14 \x01(\x01\x12\x14\n\x0cweight_decay\x18\x15 \x01(\x01\x12\x19\n\x11\x63lients_per_round\x18\x16 \x01(\rJ\x04\x08\r\x10\x0e\"\x93\x01\n\tJoinReply\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\x12)\n\x08settings\x18\x03 \x01(\x0b\x32\x17.signfed.v1.RunSettings\x12\r\n\x05round\x18\x04 \x01(\r\x12\x14\n\x0cmodel_digest\x18\x05 \x01(\x0c\x12\x12\n\nbatch_size\x18\x06 \x01(\r\",\n\x06\x41ttach\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\"\x8e\x01\n\x06Update\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_coords\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\r\n\x05\x63rc32\x18\x05 \x01(\x07\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x07 \x01(\x0e\x32\x14.signfed.v1.Encoding\"\x1f\n\x07Goodbye\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\x0c\"\x8b\x01\n\rClientMessage\x12$\n\x06\x61ttach\x18\x01 \x01(\x0b\x32\x12.signfed.v1.AttachH\x00\x12$\n\x06update\x18\x02 \x01(\x0b\x32\x12.signfed.v1.UpdateH\x00\x12&\n\x07goodbye\x18\x03 \x01(\x0b\x32\x13.signfed.v1.GoodbyeH\x00\x42\x06\n\x04kind\"1\n\nRoundStart\x12\r\n\x05round\x18\x01 \x01(\r\x12\x14\n\x0cmodel_digest\x18\x02 \x01(\x0c\"\xa6\x01\n\x08\x44\x65\x63ision\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_coords\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12\r\n\x05\x63rc32\x18\x05 \x01(\x07\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x14\n\x0cmodel_digest\x18\x07 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x08 \x01(\x0e\x32\x14.signfed.v1.Encoding\"Q\n\x04Stop\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x13\n\x0brounds_done\x18\x02 \x01(\r\x12$\n\x07outcome\x18\x03 \x01(\x0e\x32\x13.signfed.v1.Outcome\"7\n\x08Rejected\x12\r\n\x05round\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\r\"\xb6\x01\n\rServerMessage\x12\'\n\x05start\x18\x01 \x01(\x0b\x32\x16.signfed.v1.RoundStartH\x00\x12(\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x14.signfed.v1.DecisionH\x00\x12 \n\x04stop\x18\x03 \x01(\x0b\x32\x10.signfed.v1.StopH\x00\x12(\n\x08rejected\x18\x04 \x01(\x0b\x32\x14.signfed.v1.RejectedH\x00\x42\x06\n\x04kind\"7\n\x11\x46\x65tchModelRequest\x12\x11\n\tclient_id\x18\x01 \x01(\r\x12\x0f\n\x07session\x18\x02 \x01(\x0c\"q\n\nModelChunk\x12\r\n\x05round\x18\x01 \x01(\r\x12\x12\n\nnum_params\x18\x02 \x01(\x04\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0c\n\x04last\x18\x05 \x01(\x08\x12\x14\n\x0cmodel_digest\x18\x06 \x01(\x0c\"\x0f\n\rStatusRequest\"}\n\x0bStatusReply\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06rounds\x18\x03 \x01(\r\x12\x16\n\x0e\x61\x63tive_clients\x18\x04 \x01(\r\x12\x11\n\talgorithm\x18\x05 \x01(\t\x12\x15\n\rlast_accuracy\x18\x06 \x01(\x02*d\n\x08\x45ncoding\x12\x18\n\x14\x45NCODING_UNSPECIFIED\x10\x00\x12\t\n\x05SIGN1\x10\x01\x12\x0b\n\x07\x46LOAT32\x10\x02\x12\x0b\n\x07\x46LOAT16\x10\x03\x12\x0c\n\x08\x42\x46LOAT16\x10\x04\x12\x0b\n\x07TERNARY\x10\x05*M\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x46INISHED\x10\x01\x12\x0f\n\x0bINTERRUPTED\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x32\x91\x02\n\x0fParameterServer\x12\x36\n\x04Join\x12\x17.signfed.v1.JoinRequest\x1a\x15.signfed.v1.JoinReply\x12\x41\n\x05Train\x12\x19.signfed.v1.ClientMessage\x1a\x19.signfed.v1.ServerMessage(\x01\x30\x01\x12\x45\n\nFetchModel\x12\x1d.signfed.v1.FetchModelRequest\x1a\x16.signfed.v1.ModelChunk0\x01\x12<\n\x06Status\x12\x19.signfed.v1.StatusRequest\x1a\x17.signfed.v1.StatusReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common.proto.signfed_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENCODING']._serialized_start=1958
-  _globals['_ENCODING']._serialized_end=2058
-  _globals['_OUTCOME']._serialized_start=2060
-  _globals['_OUTCOME']._serialized_end=2137
+  _globals['_ENCODING']._serialized_start=2075
+  _globals['_ENCODING']._serialized_end=2175
+  _globals['_OUTCOME']._serialized_start=2177
+  _globals['_OUTCOME']._serialized_end=2254
   _globals['_JOINREQUEST']._serialized_start=43
   _globals['_JOINREQUEST']._serialized_end=180
   _globals['_RUNSETTINGS']._serialized_start=183
-  _globals['_RUNSETTINGS']._serialized_end=579
-  _globals['_JOINREPLY']._serialized_start=582
-  _globals['_JOINREPLY']._serialized_end=729
-  _globals['_ATTACH']._serialized_start=731
-  _globals['_ATTACH']._serialized_end=775
-  _globals['_UPDATE']._serialized_start=778
-  _globals['_UPDATE']._serialized_end=920
-  _globals['_GOODBYE']._serialized_start=922
-  _globals['_GOODBYE']._serialized_end=953
-  _globals['_CLIENTMESSAGE']._serialized_start=956
-  _globals['_CLIENTMESSAGE']._serialized_end=1095
-  _globals['_ROUNDSTART']._serialized_start=1097
-  _globals['_ROUNDSTART']._serialized_end=1146
-  _globals['_DECISION']._serialized_start=1149
-  _globals['_DECISION']._serialized_end=1315
-  _globals['_STOP']._serialized_start=1317
-  _globals['_STOP']._serialized_end=1398
-  _globals['_REJECTED']._serialized_start=1400
-  _globals['_REJECTED']._serialized_end=1455
-  _globals['_SERVERMESSAGE']._serialized_start=1458
-  _globals['_SERVERMESSAGE']._serialized_end=1640
-  _globals['_FETCHMODELREQUEST']._serialized_start=1642
-  _globals['_FETCHMODELREQUEST']._serialized_end=1697
-  _globals['_MODELCHUNK']._serialized_start=1699
-  _globals['_MODELCHUNK']._serialized_end=1812
-  _globals['_STATUSREQUEST']._serialized_start=1814
-  _globals['_STATUSREQUEST']._serialized_end=1829
-  _globals['_STATUSREPLY']._serialized_start=1831
-  _globals['_STATUSREPLY']._serialized_end=1956
-  _globals['_PARAMETERSERVER']._serialized_start=2140
-  _globals['_PARAMETERSERVER']._serialized_end=2413
+  _globals['_RUNSETTINGS']._serialized_end=696
+  _globals['_JOINREPLY']._serialized_start=699
+  _globals['_JOINREPLY']._serialized_end=846
+  _globals['_ATTACH']._serialized_start=848
+  _globals['_ATTACH']._serialized_end=892
+  _globals['_UPDATE']._serialized_start=895
+  _globals['_UPDATE']._serialized_end=1037
+  _globals['_GOODBYE']._serialized_start=1039
+  _globals['_GOODBYE']._serialized_end=1070
+  _globals['_CLIENTMESSAGE']._serialized_start=1073
+  _globals['_CLIENTMESSAGE']._serialized_end=1212
+  _globals['_ROUNDSTART']._serialized_start=1214
+  _globals['_ROUNDSTART']._serialized_end=1263
+  _globals['_DECISION']._serialized_start=1266
+  _globals['_DECISION']._serialized_end=1432
+  _globals['_STOP']._serialized_start=1434
+  _globals['_STOP']._serialized_end=1515
+  _globals['_REJECTED']._serialized_start=1517
+  _globals['_REJECTED']._serialized_end=1572
+  _globals['_SERVERMESSAGE']._serialized_start=1575
+  _globals['_SERVERMESSAGE']._serialized_end=1757
+  _globals['_FETCHMODELREQUEST']._serialized_start=1759
+  _globals['_FETCHMODELREQUEST']._serialized_end=1814
+  _globals['_MODELCHUNK']._serialized_start=1816
+  _globals['_MODELCHUNK']._serialized_end=1929
+  _globals['_STATUSREQUEST']._serialized_start=1931
+  _globals['_STATUSREQUEST']._serialized_end=1946
+  _globals['_STATUSREPLY']._serialized_start=1948
+  _globals['_STATUSREPLY']._serialized_end=2073
+  _globals['_PARAMETERSERVER']._serialized_start=2257
+  _globals['_PARAMETERSERVER']._serialized_end=2530
 # @@protoc_insertion_point(module_scope)

@@ -45,7 +45,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,11 @@ class RunSettings(_message.Message):
     DIRICHLET_ALPHA_FIELD_NUMBER: _ClassVar[int]
     UPDATE_ENCODING_FIELD_NUMBER: _ClassVar[int]
     DECISION_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+    CLIENTS_PER_ROUND_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -78,7 +83,12 @@ class RunSettings(_message.Message):
     dirichlet_alpha: float
     update_encoding: Encoding
     decision_encoding: Encoding
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ...) -> None: ...
+    local_epochs: int
+    local_steps: int
+    client_momentum: float
+    weight_decay: float
+    clients_per_round: int
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")

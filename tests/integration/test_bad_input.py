@@ -175,3 +175,26 @@ def test_a_malformed_ternary_vote_is_invalid_argument(
     message = good.receive()
     assert message.WhichOneof("kind") == "decision"
     assert message.decision.encoding == pb.TERNARY
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_a_non_finite_float_update_is_refused_and_the_round_goes_on_without_it(
+    start_server: Any, raw_client: Any, poison: float
+) -> None:
+    """FedAvg: an update with a NaN or an infinity (right length, right CRC) gets
+    INVALID_ARGUMENT; the round closes on the good client's row alone, so the decision
+    is exactly its delta (server lr 1, the mean of one row)."""
+    server = start_server(aggregator=AggregatorConfig(algorithm="fedavg"))
+    good, bad = _both_admitted(server, raw_client)
+    assert bad.reply.settings.update_encoding == pb.FLOAT32
+    n, float32 = int(bad.reply.settings.num_params), get_codec("float32")
+    row = (np.random.default_rng(1).standard_normal(n) * 1e-3).astype(np.float32)
+    poisoned = row.copy()
+    poisoned[n // 2] = poison
+    bad.update(0, poisoned.astype("<f4").tobytes(), float32)
+    code, details = bad.end_of_stream()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "NaN or infinite" in details
+    good.update(0, float32.encode(row), float32)
+    message = good.receive()
+    assert message.WhichOneof("kind") == "decision" and message.decision.last
+    assert np.array_equal(np.frombuffer(message.decision.data, "<f4"), row)

@@ -45,23 +45,35 @@ def _rows(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+# Local training with partial participation, a server optimizer and an attacking client
+# process; a robust rule against colluding attackers; signSGD-FD against a label flipper.
+FEDAVG = ["--clients-per-round", "3", "--local-steps", "3", "--client-momentum", "0.5",
+          "--server-optimizer", "adam", "--server-lr", "0.01", "--attack", "negate",
+          "--attackers", "1", "--attack-scale", "4"]  # fmt: skip
+ROBUST = ["--rule", "median-of-means", "--groups", "2", "--attack", "alie", "--attackers", "2"]
+FD = ["--attack", "labelflip", "--attackers", "1"]
+
+
 @pytest.mark.parametrize(
-    ("algorithm", "update", "decision"),
+    ("algorithm", "update", "decision", "extra"),
     [
-        ("llr", "sign1", "sign1"),
-        ("mv", "sign1", "sign1"),
-        ("sgd", "float32", "float32"),
-        ("sgd", "float16", "bfloat16"),
-        ("llr", "ternary", "ternary"),  # --zeros abstain
-        ("mv", "ternary", "ternary"),
+        ("llr", "sign1", "sign1", []),
+        ("mv", "sign1", "sign1", []),
+        ("sgd", "float32", "float32", []),
+        ("sgd", "float16", "bfloat16", []),
+        ("llr", "ternary", "ternary", []),  # --zeros abstain
+        ("mv", "ternary", "ternary", []),
+        ("fedavg", "float32", "float32", FEDAVG),
+        ("sgd", "float32", "float32", ROBUST),
+        ("fd", "sign1", "sign1", FD),
     ],
 )
 def test_simulation_and_network_give_bit_identical_models(
-    tmp_path: Path, algorithm: str, update: str, decision: str
+    tmp_path: Path, algorithm: str, update: str, decision: str, extra: list[str]
 ) -> None:
     net, sim = tmp_path / "net", tmp_path / "sim"
-    flags = [*RUN_FLAGS, "--algorithm", algorithm]
-    if algorithm == "sgd":
+    flags = [*RUN_FLAGS, "--algorithm", algorithm, *extra]
+    if algorithm == "sgd" and not extra:
         flags += ["--update-encoding", update, "--decision-encoding", decision]
     if update == "ternary":
         flags += ["--zeros", "abstain"]
@@ -83,7 +95,8 @@ def test_simulation_and_network_give_bit_identical_models(
     assert [r for r in _compared(sim) if "client_weights" in r] or algorithm != "llr"
     # Bytes up: what the server read (each stream's Attach aside, in round 0) is what the
     # simulation computes, and it is the encoding's payload plus a few bytes a message.
-    n, clients = networked["num_params"], 4
+    n = networked["num_params"]
+    clients = 3 if "--clients-per-round" in extra else 4
     payload = clients * get_codec(update).max_size(n)
     for got, want in zip(_rows(net)[1:], _rows(sim)[1:], strict=True):
         assert got["bytes_up"] == want["bytes_up"]
@@ -93,3 +106,5 @@ def test_simulation_and_network_give_bit_identical_models(
             assert payload < got["bytes_up"] <= payload + clients * 40
     if update == "ternary":  # the run abstained, as both sides were told
         assert simulated["config"]["aggregator"]["zeros"] == "abstain"
+    if "--attack" in extra:  # the simulation knows who attacked; the server is never told
+        assert networked["attack"] is None and len(simulated["attack"]["ids"]) >= 1

@@ -137,10 +137,11 @@ def test_majority_packed_needs_a_coin_for_even_cohorts() -> None:
 
 
 def test_registry() -> None:
-    assert available() == ("llr", "mv", "sgd")
+    assert available() == ("fd", "fedavg", "llr", "mv", "sgd")
     assert create_aggregator(AggregatorConfig(algorithm="mv"), 10).name == "mv"
     assert create_aggregator(AggregatorConfig(algorithm="llr"), 10).name == "llr"
-    with pytest.raises(ValueError, match="unknown algorithm 'median'; available: llr, mv, sgd"):
+    unknown = "unknown algorithm 'median'; available: fd, fedavg, llr, mv, sgd"
+    with pytest.raises(ValueError, match=unknown):
         create_aggregator(AggregatorConfig(algorithm="median"), 10)
     with pytest.raises(ValueError, match="already registered"):
 
@@ -151,7 +152,7 @@ def test_registry() -> None:
             def aggregator(self, num_coords, config):  # type: ignore[no-untyped-def]
                 raise AssertionError("never built")
 
-    assert available() == ("llr", "mv", "sgd")
+    assert available() == ("fd", "fedavg", "llr", "mv", "sgd")
     with pytest.raises(ValueError, match="at least one coordinate"):
         create_aggregator(AggregatorConfig(), 0)
 

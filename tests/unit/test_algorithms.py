@@ -33,8 +33,8 @@ def _algorithm_choices(command: str) -> tuple[str, ...]:
     return tuple(action.choices)
 
 
-def test_the_registry_holds_the_three_and_every_module_registers() -> None:
-    assert available() == ("llr", "mv", "sgd")
+def test_the_registry_holds_the_five_and_every_module_registers() -> None:
+    assert available() == ("fd", "fedavg", "llr", "mv", "sgd")
     modules = {m.name for m in pkgutil.iter_modules(common.algorithms.__path__)}
     assert set(available()) <= modules  # one file each, named after the algorithm
 
@@ -45,7 +45,7 @@ def test_cli_choices_are_the_registry(command: str) -> None:
 
 
 def test_experiment_report_and_figures_use_the_registry() -> None:
-    assert BatchModesConfig().algorithms == available()
+    assert BatchModesConfig().algorithms == ("llr", "mv", "sgd")  # the paper's figure
     with pytest.raises(ConfigError, match="--algorithms must be among"):
         BatchModesConfig(algorithms=("median",))
     assert report.ALGORITHM_ORDER == available()
@@ -78,8 +78,17 @@ def test_encodings_are_checked_against_the_algorithm() -> None:
         llr.encodings(RunConfig(update_encoding="sign1", aggregator=abstain.aggregator))
     with pytest.raises(ConfigError, match="--zeros abstain is for the sign algorithms"):
         sgd.encodings(RunConfig(aggregator=AggregatorConfig(algorithm="sgd", zeros="abstain")))
-    with pytest.raises(ConfigError, match="unknown algorithm 'median'; available: llr, mv, sgd"):
+    with pytest.raises(ConfigError, match="unknown algorithm 'median'; available: fd, fedavg"):
         get_algorithm("median")
+    # settings an algorithm would ignore are refused, naming who takes them
+    with pytest.raises(ConfigError, match="--rule median combines float rows"):
+        llr.encodings(RunConfig(aggregator=AggregatorConfig(rule="median")))
+    with pytest.raises(ConfigError, match="--server-optimizer adam is FedAvg's"):
+        adam = AggregatorConfig(algorithm="sgd", server_optimizer="adam")
+        sgd.encodings(RunConfig(aggregator=adam))
+    fedavg = get_algorithm("fedavg")
+    median = RunConfig(aggregator=AggregatorConfig(algorithm="fedavg", rule="median"))
+    assert [c.name for c in fedavg.encodings(median)] == ["float32", "float32"]
 
 
 class _Last(Aggregator):
@@ -103,13 +112,16 @@ def test_a_new_algorithm_is_one_registered_class(monkeypatch: pytest.MonkeyPatch
         update_encodings = ("sign1",)
         decision_encodings = ("sign1",)
 
-        def client_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
-            return np.packbits(np.asarray(flat) > 0, bitorder="little")
+        def local_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
+            return np.asarray(flat)
 
-        def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
+        def encode_update(self, update, client_id, round_index, run):  # type: ignore[no-untyped-def]
+            return np.packbits(update > 0, bitorder="little")
+
+        def aggregator(self, num_coords, config, layout=()):  # type: ignore[no-untyped-def]
             return _Last(num_coords, config)
 
-    assert available() == ("last", "llr", "mv", "sgd")
+    assert available() == ("fd", "fedavg", "last", "llr", "mv", "sgd")
     for command in RUN_COMMANDS:
         assert "last" in _algorithm_choices(command)
     assert "| `last` | the last client's signs |" in algorithm_table()
@@ -131,10 +143,10 @@ def test_an_algorithm_naming_an_unknown_encoding_fails_at_registration(
             update_encodings = ("quaternary",)
             decision_encodings = ("sign1",)
 
-            def client_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
+            def local_update(self, trainer, flat, round_index, run):  # type: ignore[no-untyped-def]
                 raise AssertionError
 
-            def aggregator(self, num_coords: int, config: AggregatorConfig) -> Aggregator:
+            def aggregator(self, num_coords, config, layout=()):  # type: ignore[no-untyped-def]
                 raise AssertionError
 
     assert "quaternary" not in available()
