@@ -34,7 +34,8 @@ class Decided:
     payload: bytes  # the decision, encoded as it travels
     flat: np.ndarray  # (N,) float32: x^{round + 1}
     aggregate_ms: float
-    client_weights: dict[int, float] = field(default_factory=dict)  # when asked for
+    client_weights: dict[int, float] = field(default_factory=dict)  # mean |w|, when asked for
+    client_weights_signed: dict[int, float] = field(default_factory=dict)  # mean w: < 0 inverts
 
 
 class RoundEngine:
@@ -80,8 +81,9 @@ class RoundEngine:
         lr = self.run.learning_rate_at(t)
         new_flat = self.algorithm.apply_payload(flat, received, codec, lr)
         # Read now, before the next round's rows change the statistics.
-        weights_now = self.aggregator.client_weight_summary() if self.evaluate_due(t) else {}
-        return Decided(t, payload, new_flat, aggregate_ms, weights_now)
+        due, summary = self.evaluate_due(t), self.aggregator.client_weight_summary
+        mean_abs, signed = (summary(), summary(signed=True)) if due else ({}, {})
+        return Decided(t, payload, new_flat, aggregate_ms, mean_abs, signed)
 
     def decode(self, payload: bytes) -> np.ndarray:
         """An update's payload as a row (validated: PayloadError)."""
@@ -121,4 +123,6 @@ def round_record(
         record["erasures"] = list(erasures)
     if decided.client_weights:
         record["client_weights"] = {str(i): round(w, 6) for i, w in decided.client_weights.items()}
+        signed = decided.client_weights_signed.items()
+        record["client_weights_signed"] = {str(i): round(w, 6) for i, w in signed}
     return record

@@ -57,8 +57,9 @@ class Aggregator(abc.ABC):
         if state:
             raise ValueError(f"{self.name} keeps no state, got keys {sorted(state)}")
 
-    def client_weight_summary(self) -> dict[int, float]:
-        """Mean |weight| per known client, for reports; empty when votes are unweighted."""
+    def client_weight_summary(self, signed: bool = False) -> dict[int, float]:
+        """Mean |weight| (signed: mean weight, < 0 where a client's votes get inverted)
+        per known client, for reports; empty when votes are unweighted."""
         return {}
 
     def check_inputs(

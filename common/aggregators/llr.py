@@ -261,10 +261,11 @@ class LLRVote(Aggregator):
 
     # ---- reports and checkpoints -------------------------------------------------
 
-    def client_weight_summary(self) -> dict[int, float]:
-        """Mean |w| each client's own record earns (0.0 before its first vote)."""
+    def client_weight_summary(self, signed: bool = False) -> dict[int, float]:
+        """Mean |w| (signed: mean w) each client's own record earns (0.0 before its first vote)."""
+        mean = np.mean if signed else lambda w: np.abs(w).mean()
         return {
-            client: float(np.abs(self._record_weights(row)).mean()) if self._seen[row] else 0.0
+            client: float(mean(self._record_weights(row))) if self._seen[row] else 0.0
             for client, row in self._row_of.items()
         }
 

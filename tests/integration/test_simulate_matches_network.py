@@ -26,7 +26,15 @@ RUN_FLAGS = [
     "--lr", "0.01", "--lr-schedule", "cosine", "--partition", "dirichlet",
     "--dirichlet-alpha", "0.3", "--warmup-rounds", "4", "--eval-every", "5", "--seed", "3",
 ]  # fmt: skip
-COMPARED = ("round", "clients", "bytes_down", "accuracy", "loss", "client_weights")
+COMPARED = (
+    "round",
+    "clients",
+    "bytes_down",
+    "accuracy",
+    "loss",
+    "client_weights",
+    "client_weights_signed",
+)
 
 
 def _signfed(*argv: str) -> None:
