@@ -110,6 +110,8 @@ def main() -> None:
           f"{'ratio':>7}  target <= {TARGET:.2f}")  # fmt: skip
     for mode in (1, 4):
         for algorithm in available():
+            if get_algorithm(algorithm).local_training:  # its own: benchmarks/fedavg_round.py
+                continue
             print(measure(dataset, mode, algorithm, args.rounds, Path(args.out)), flush=True)
 
 
