@@ -121,9 +121,11 @@ results-robustness: setup data-mnist
 		--out docs/results/robustness --runs-dir docs/results/robustness/runs --data-dir $(DATA)
 	$(call GZIP_METRICS,docs/results/robustness/runs)
 
-bench: setup
+bench: setup data-mnist
 	$(PY) -m benchmarks.aggregate
 	$(PY) -m benchmarks.simulate_round --data-dir $(DATA)
+	$(PY) -m benchmarks.fedavg_round --data-dir $(DATA)
+	$(PY) -m benchmarks.bytes_table --data-dir $(DATA)
 	$(PY) -m benchmarks.load
 
 # Compose's settings: .env, made from the committed .env.example when missing (an
