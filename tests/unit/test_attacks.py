@@ -3,6 +3,7 @@ in the simulation sending what common/attacks.py says."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,23 @@ def test_the_simulation_sends_the_attackers_vectors(
     summary = attacked.run_all()
     assert summary["attack"] == {"attack": "negate", "attackers": 1, "attack_scale": 0.0,
                                  "ids": [bad]}  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", ["llr", "fd"])
+def test_a_sign_flipper_earns_a_negative_signed_weight(
+    tmp_path: Path, digits: Dataset, algorithm: str
+) -> None:
+    run = RunConfig(
+        dataset="digits", num_clients=5, rounds=30, eval_every=15, partition="iid", seed=2,
+        aggregator=AggregatorConfig(algorithm=algorithm, warmup_rounds=5),
+    )  # fmt: skip
+    attack = AttackConfig(attack="negate", attackers=1)
+    (bad,) = attacker_ids(2, 5, 1)
+    Simulation(SimulationConfig(run, out_dir=str(tmp_path), attack=attack), digits).run_all()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in records if "client_weights_signed" in r][-1]
+    signed = {int(k): w for k, w in last["client_weights_signed"].items()}
+    magnitude = {int(k): w for k, w in last["client_weights"].items()}
+    assert signed[bad] < 0 < min(w for i, w in signed.items() if i != bad)
+    # A mean of signed weights is bounded by the mean of their magnitudes.
+    assert all(abs(signed[i]) <= magnitude[i] + 1e-9 for i in signed)
