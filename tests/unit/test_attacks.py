@@ -14,14 +14,8 @@ from client.attacker import is_attacker, trainer_for
 from common.attack_config import AttackConfig
 from common.attacks import alie_z, attacker_ids, corrupt, flipped_labels, noise_rng
 from common.config import AggregatorConfig, ConfigError, RunConfig
-from common.data import Dataset, load_dataset
+from common.data import Dataset
 from signfed.simulation import Simulation, SimulationConfig
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    torch.set_num_threads(1)
-    return load_dataset("digits", "data", seed=0)
 
 
 def test_attacker_ids_are_seeded_sorted_and_distinct() -> None:

@@ -18,6 +18,7 @@ from common.codecs import Layout
 from common.config import AggregatorConfig, ConfigError, RunConfig
 from common.ternary import defect
 from tests.unit.reference import ReferenceVoter
+from tests.unit.test_abstain import ternary, values_of  # [sign | nonzero] rows
 
 
 def pack(bits: npt.ArrayLike) -> np.ndarray:
@@ -26,20 +27,6 @@ def pack(bits: npt.ArrayLike) -> np.ndarray:
 
 def unpack(packed: np.ndarray, n: int) -> np.ndarray:
     return np.unpackbits(packed, axis=-1, count=n, bitorder="little").astype(bool)
-
-
-def ternary(values: np.ndarray) -> np.ndarray:
-    """(..., N) values in {-1, 0, +1} -> (..., 2B) rows: [sign plane | nonzero plane]."""
-    signs = np.packbits(values > 0, axis=-1, bitorder="little")
-    nonzero = np.packbits(values != 0, axis=-1, bitorder="little")
-    return np.concatenate([signs, nonzero], axis=-1)
-
-
-def values_of(row: np.ndarray, n: int) -> np.ndarray:
-    b = -(-n // 8)
-    signs = np.unpackbits(row[:b], count=n, bitorder="little").astype(np.int8)
-    nonzero = np.unpackbits(row[b:], count=n, bitorder="little").astype(np.int8)
-    return (2 * signs - 1) * nonzero
 
 
 def fd(config: AggregatorConfig, n: int, layout: Layout = ()) -> FDVote:

@@ -14,17 +14,11 @@ import torch.nn.functional as F
 from client.trainer import LocalTrainer
 from common.algorithms import create_aggregator, get_algorithm
 from common.config import AggregatorConfig, ConfigError, RunConfig
-from common.data import Dataset, load_dataset
+from common.data import Dataset
 from common.models import as_model_input
 from common.params import get_flat, set_flat
 from common.sampling import local_batches, participants
 from signfed.simulation import Simulation, SimulationConfig
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    torch.set_num_threads(1)
-    return load_dataset("digits", "data", seed=0)
 
 
 def _run(**overrides: object) -> RunConfig:

@@ -9,20 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from common.config import AggregatorConfig, ConfigError, RunConfig
-from common.data import Dataset, load_dataset
+from common.data import Dataset
 from server.checkpoints import CHECKPOINT
 from signfed.simulation import Simulation, SimulationConfig
 
 TIMING = ("seconds", "round_ms", "aggregate_ms")
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    torch.set_num_threads(1)
-    return load_dataset("digits", "data", seed=0)
 
 
 def _run(**overrides: Any) -> RunConfig:
