@@ -36,6 +36,7 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
         client_momentum=run.client_momentum,
         weight_decay=run.weight_decay,
         clients_per_round=run.clients_per_round,
+        batch_sizes=run.batch_sizes,
     )
 
 
@@ -62,6 +63,7 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
         client_momentum=settings.client_momentum,
         weight_decay=settings.weight_decay,
         clients_per_round=settings.clients_per_round,
+        batch_sizes=tuple(settings.batch_sizes),
         # the encoding says how zeros travel: ternary rows are abstaining zeros
         aggregator=AggregatorConfig(algorithm=settings.algorithm, zeros=zeros),
     )

@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -45,7 +46,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +68,7 @@ class RunSettings(_message.Message):
     CLIENT_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     CLIENTS_PER_ROUND_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZES_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -88,7 +90,8 @@ class RunSettings(_message.Message):
     client_momentum: float
     weight_decay: float
     clients_per_round: int
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ...) -> None: ...
+    batch_sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")
