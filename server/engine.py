@@ -81,8 +81,9 @@ class RoundEngine:
         lr = self.run.learning_rate_at(t)
         new_flat = self.algorithm.apply_payload(flat, received, codec, lr)
         # Read now, before the next round's rows change the statistics.
-        due, summary = self.evaluate_due(t), self.aggregator.client_weight_summary
-        mean_abs, signed = (summary(), summary(signed=True)) if due else ({}, {})
+        means = self.aggregator.client_weight_means() if self.evaluate_due(t) else {}
+        mean_abs = {client: pair[0] for client, pair in means.items()}
+        signed = {client: pair[1] for client, pair in means.items()}
         return Decided(t, payload, new_flat, aggregate_ms, mean_abs, signed)
 
     def decode(self, payload: bytes) -> np.ndarray:

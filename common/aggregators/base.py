@@ -57,10 +57,14 @@ class Aggregator(abc.ABC):
         if state:
             raise ValueError(f"{self.name} keeps no state, got keys {sorted(state)}")
 
-    def client_weight_summary(self, signed: bool = False) -> dict[int, float]:
-        """Mean |weight| (signed: mean weight, < 0 where a client's votes get inverted)
-        per known client, for reports; empty when votes are unweighted."""
+    def client_weight_means(self) -> dict[int, tuple[float, float]]:
+        """(mean |weight|, mean weight) per known client, from one pass over its weights
+        (the second < 0 where a client's votes get inverted); empty when unweighted."""
         return {}
+
+    def client_weight_summary(self, signed: bool = False) -> dict[int, float]:
+        """Mean |weight| (signed: mean weight) per known client, for reports."""
+        return {client: pair[signed] for client, pair in self.client_weight_means().items()}
 
     def check_inputs(
         self, votes: np.ndarray, client_ids: Sequence[int], round_index: int

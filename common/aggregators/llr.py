@@ -261,13 +261,13 @@ class LLRVote(Aggregator):
 
     # ---- reports and checkpoints -------------------------------------------------
 
-    def client_weight_summary(self, signed: bool = False) -> dict[int, float]:
-        """Mean |w| (signed: mean w) each client's own record earns (0.0 before its first vote)."""
-        mean = np.mean if signed else lambda w: np.abs(w).mean()
-        return {
-            client: float(mean(self._record_weights(row))) if self._seen[row] else 0.0
-            for client, row in self._row_of.items()
-        }
+    def client_weight_means(self) -> dict[int, tuple[float, float]]:
+        """(mean |w|, mean w) each client's own record earns (zeros before its first vote)."""
+        means: dict[int, tuple[float, float]] = {}
+        for client, row in self._row_of.items():
+            w = self._record_weights(row) if self._seen[row] else np.zeros(1)
+            means[client] = (float(np.abs(w).mean()), float(w.mean()))
+        return means
 
     def _record_weights(self, row: int, clip: float | None = None) -> np.ndarray:
         """Rounded float64 weights from client `row`'s own record, clipped to +-clip
