@@ -6,16 +6,20 @@ A grid is a list of named simulations, each with its own run directory (its out_
 so its bits match a networked run's), and says how they go. A finished run (its
 summary.json, written at the end of a clean run) is never recomputed; an interrupted
 one resumes from its last checkpoint; a run directory made with other settings (the
-run's or the attack's) is an error, not silently reused. The reports read the runs'
-per-round records here, from metrics.jsonl or the gzipped copy docs/results commits.
+run's or the attack's) is an error, not silently reused. Two grids started on the same
+runs directory share the work: a run holds a lock on its directory while it runs, and a
+worker that finds it held, or the run finished meanwhile, skips it. The reports read the
+runs' per-round records here, from metrics.jsonl or the gzipped copy docs/results commits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,16 +63,43 @@ def _attack_of(summary: Mapping[str, Any]) -> dict[str, Any] | None:
     return None if recorded is None else {k: v for k, v in recorded.items() if k != "ids"}
 
 
-def _run_one(simulation: SimulationConfig) -> float:
-    """In a worker process: one simulation, its progress and logs going to run.log."""
+@contextlib.contextmanager
+def run_lock(directory: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on a run's directory: yields False at once when another
+    process holds it. flock on the directory itself: no lock file left in what
+    docs/results copies, and the kernel drops the lock with a killed process."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _run_one(simulation: SimulationConfig) -> float | str:
+    """In a worker process: one simulation, its progress and logs going to run.log.
+    Its wall seconds, or why it was skipped (a string)."""
+    directory = Path(simulation.out_dir)
+    with run_lock(directory) as mine:
+        if not mine:
+            return "skipped: another process is running it"
+        if is_finished(simulation):  # by another grid since this one made its list
+            return "skipped: finished by another process"
+        return _simulate(simulation, directory)
+
+
+def _simulate(simulation: SimulationConfig, directory: Path) -> float:
     import torch
 
     from signfed.progress import Progress
     from signfed.simulation import Simulation
 
     torch.set_num_threads(simulation.threads)  # one run per core, and equal bits
-    directory = Path(simulation.out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "run.log", "a", encoding="utf-8") as out:
         handler = logging.StreamHandler(out)
         logging.getLogger().addHandler(handler)
@@ -108,6 +139,9 @@ def run_grid(
                 done += 1
                 name = futures[future]
                 seconds = future.result()  # a failed run stops the experiment, loudly
+                if isinstance(seconds, str):
+                    print(f"[{done}/{len(todo)}] {name}: {seconds}", flush=True)
+                    continue
                 path = Path(todo[name].out_dir) / "summary.json"
                 accuracy = json.loads(path.read_text(encoding="utf-8"))["final_accuracy"]
                 print(

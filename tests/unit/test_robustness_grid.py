@@ -13,6 +13,7 @@ import pytest
 
 from common.attacks import attacker_ids
 from common.config import config_json
+from signfed.grid import _run_one, run_lock
 from signfed.robustness import RunSpec, plan_runs
 from signfed.robustness_config import RobustnessConfig
 from signfed.robustness_report import write_report
@@ -243,3 +244,23 @@ def test_a_run_folder_with_other_settings_is_refused(tmp_path: Path) -> None:
     _fake_run(plan_runs(config)[2])  # iid-f1-negate-fedavg-seed0, scale 4
     with pytest.raises(ValueError, match="holds a run with other settings"):
         write_report(_config(tmp_path / "out", negate_scale=2.0), None)
+
+
+def test_a_run_another_process_holds_is_skipped(tmp_path: Path) -> None:
+    spec = plan_runs(_config(tmp_path / "out"))[0]
+    with run_lock(spec.directory) as mine:
+        assert mine
+        with run_lock(spec.directory) as again:  # a second open file: as another process
+            assert not again
+        assert _run_one(spec.simulation) == "skipped: another process is running it"
+    assert not (spec.directory / "run.log").exists()  # nothing ran
+    with run_lock(spec.directory) as mine:  # released on the way out
+        assert mine
+    assert [p.name for p in spec.directory.iterdir()] == []  # no lock file left behind
+
+
+def test_a_run_finished_since_the_plan_is_skipped(tmp_path: Path) -> None:
+    spec = plan_runs(_config(tmp_path / "out"))[0]
+    _fake_run(spec)  # as a second grid on the same runs directory leaves it
+    assert _run_one(spec.simulation) == "skipped: finished by another process"
+    assert not (spec.directory / "run.log").exists()
