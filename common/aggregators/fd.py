@@ -54,7 +54,12 @@ from __future__ import annotations
 import numpy as np
 
 from common.aggregators.llr import LLRVote, Weigher
-from common.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
+from common.aggregators.weights import (
+    CoordinateWeigher,
+    fill_typical,
+    quantize,
+    sum_dtype,
+)
 from common.codecs import Layout
 from common.config import AggregatorConfig
 
@@ -119,26 +124,16 @@ class FDVote(LLRVote):
         new = np.flatnonzero(seen == 0)
         totals = [self._counts[row].sum(dtype=np.float64) for row in rows[warming]]
         pooled = pooled_weight(np.array(totals), rounds[warming], self.num_coords, cfg.eps, clip)
-        tables = [
-            (own[rounds[own] == r], weight_table(int(r), cfg.eps, clip, dtype))
-            for r in (np.unique(rounds[own]) if self._exact else ())
-        ]
-        if len(tables) == 1 and own.size == len(rows):  # all alike: one lookup (llr.py)
-            table = tables[0][1]
+        coordinate = CoordinateWeigher(own, rounds, cfg.eps, clip, dtype, self._exact)
+        if len(coordinate.tables) == 1 and own.size == len(rows):  # all alike: one lookup
+            table = coordinate.tables[0][1]
             return lambda counts: np.take(table, counts)
 
         def weigh(counts: np.ndarray) -> np.ndarray:
             weights = np.empty(counts.shape, dtype)
-            if self._exact:
-                for members, table in tables:
-                    weights[members] = np.take(table, counts[members])
-            else:
-                raw = llr_weight(counts[own], rounds[own, np.newaxis], cfg.eps, clip)
-                weights[own] = quantize(raw)
+            coordinate.fill(weights, counts)
             weights[warming] = pooled[:, np.newaxis]
-            if new.size:
-                typical = weights[known].sum(axis=0, dtype=np.float64) / known.size
-                weights[new] = quantize(typical)
+            fill_typical(weights, known, new)
             return weights
 
         return weigh

@@ -46,7 +46,14 @@ from common.aggregators import blocks
 from common.aggregators.base import Aggregator
 from common.aggregators.bits import majority, tie_coin
 from common.aggregators.voted import count_voted, voted_weights
-from common.aggregators.weights import llr_weight, quantize, sum_dtype, weight_table
+from common.aggregators.weights import (
+    CoordinateWeigher,
+    fill_typical,
+    llr_weight,
+    quantize,
+    sum_dtype,
+    weight_table,
+)
 from common.config import AggregatorConfig
 
 BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
@@ -145,27 +152,17 @@ class LLRVote(Aggregator):
         dtype = sum_dtype(len(rows), cfg.weight_clip)
         old = np.flatnonzero(established)
         new = np.flatnonzero(~established)
-        rounds = self._rounds[rows]
-        groups: list[tuple[np.ndarray, np.ndarray]] = []
-        if self._exact:  # one table per distinct round count (one when all voted alike)
-            for r in np.unique(rounds[old]):
-                table = weight_table(int(r), cfg.eps, cfg.weight_clip, dtype)
-                groups.append((old[rounds[old] == r], table))
-            if len(groups) == 1 and new.size == 0:
-                table = groups[0][1]
-                return lambda counts: np.take(table, counts)
+        coordinate = CoordinateWeigher(
+            old, self._rounds[rows], cfg.eps, cfg.weight_clip, dtype, self._exact
+        )
+        if len(coordinate.tables) == 1 and new.size == 0:  # all voted alike: one lookup
+            table = coordinate.tables[0][1]
+            return lambda counts: np.take(table, counts)
 
         def weigh(counts: np.ndarray) -> np.ndarray:
             weights = np.empty(counts.shape, dtype)
-            if self._exact:
-                for members, table in groups:
-                    weights[members] = np.take(table, counts[members])
-            else:
-                raw = llr_weight(counts[old], rounds[old, np.newaxis], cfg.eps, cfg.weight_clip)
-                weights[old] = quantize(raw)
-            if new.size:
-                typical = weights[old].sum(axis=0, dtype=np.float64) / old.size
-                weights[new] = quantize(typical)
+            coordinate.fill(weights, counts)
+            fill_typical(weights, old, new)
             return weights
 
         return weigh

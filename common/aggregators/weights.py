@@ -65,3 +65,45 @@ def weight_table(rounds: int, eps: float, clip: float, dtype: type[np.floating])
     (measured: the gather costs ~8 ms at M=15, N=582k; float32 log alone costs ~16 ms).
     """
     return quantize(llr_weight(np.arange(rounds + 1), float(rounds), eps, clip)).astype(dtype)
+
+
+class CoordinateWeigher:
+    """Per-coordinate weights of some of a round's voters (`members`: their rows in the
+    round's (M, c) counts; `rounds`: (M,) rounds each has counted): one lookup table per
+    distinct round count where counts are integers (`exact`), else the formula, rounded
+    alike. llr weighs its established voters so, fd those past their warm-up."""
+
+    def __init__(
+        self,
+        members: np.ndarray,
+        rounds: np.ndarray,
+        eps: float,
+        clip: float,
+        dtype: type[np.floating],
+        exact: bool,
+    ) -> None:
+        self.members, self._rounds = members, rounds[members]
+        self._eps, self._clip, self._exact = eps, clip, exact
+        self.tables = [
+            (members[self._rounds == r], weight_table(int(r), eps, clip, dtype))
+            for r in (np.unique(self._rounds) if exact else ())
+        ]
+
+    def fill(self, weights: np.ndarray, counts: np.ndarray) -> None:
+        """Write the members' rows of `weights` from their rows of `counts`."""
+        if self._exact:
+            for rows, table in self.tables:
+                weights[rows] = np.take(table, counts[rows])
+        else:
+            raw = llr_weight(
+                counts[self.members], self._rounds[:, np.newaxis], self._eps, self._clip
+            )
+            weights[self.members] = quantize(raw)
+
+
+def fill_typical(weights: np.ndarray, known: np.ndarray, new: np.ndarray) -> None:
+    """A voter without a record gets the mean weight of those with one, per coordinate:
+    neither trusted nor ignored until its own counts speak."""
+    if new.size:
+        typical = weights[known].sum(axis=0, dtype=np.float64) / known.size
+        weights[new] = quantize(typical)
