@@ -51,7 +51,7 @@ run: setup data-mnist
 test: setup lint data-mnist
 	@docker info > /dev/null 2>&1 || echo "*** No Docker engine answers: the container tests" \
 		"(tests/docker) will be SKIPPED. bash .ci/run starts an engine and runs them. ***"
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
