@@ -77,6 +77,17 @@ class LocalTrainer:
     def local_delta(self, flat: np.ndarray, round_index: int) -> np.ndarray:
         """(N,) float32 x_m - x: local SGD from `flat` for the run's epochs or steps, with
         its momentum and weight decay, at the round's learning rate."""
+        return self.local_model(flat, round_index) - np.asarray(flat, dtype=np.float32)
+
+    @property
+    def steps_per_update(self) -> int:
+        """Local SGD steps of one local_model call (an asynchronous run's clock counts them)."""
+        if self.run.local_steps:
+            return self.run.local_steps
+        return self.run.local_epochs * -(-len(self.shard) // self.batch_size)
+
+    def local_model(self, flat: np.ndarray, round_index: int) -> np.ndarray:
+        """(N,) float32 x_m: the model local SGD reaches from `flat` (see local_delta)."""
         run = self.run
         set_flat(self.model, flat)
         self.model.train()
@@ -100,4 +111,4 @@ class LocalTrainer:
             optimizer.zero_grad(set_to_none=True)
             self._loss(positions).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-        return get_flat(self.model) - np.asarray(flat, dtype=np.float32)
+        return get_flat(self.model)

@@ -55,7 +55,9 @@ class RunConfig:
     num_clients: int = setting(
         3, flag="--clients", help="number of clients the server waits for before round 0"
     )
-    rounds: int = setting(100, flag="--rounds", help="training rounds")
+    rounds: int = setting(
+        100, flag="--rounds", help="training rounds (with --async: updates received)"
+    )
     # paper: constant 1e-3, no momentum, no weight decay
     learning_rate: float = setting(1e-3, flag="--lr", help="learning rate: x <- x - lr * sign")
     # the paper's; "step" / "cosine" decay calm late rounds

@@ -103,16 +103,23 @@ def _simulate(args: argparse.Namespace) -> int:
     config = options.simulation_config(args)
     torch.set_num_threads(config.threads)
     run = config.run
+    steps = "updates" if config.asynchrony.enabled else "rounds"  # what --rounds counts
+    mode = f" ({config.asynchrony.mode})" if config.asynchrony.enabled else ""
     print(
         f"signfed simulate: {run.num_clients} clients, batch sizes "
         f"{[run.batch_size_for(i) for i in range(run.num_clients)]}, "
-        f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds "
-        f"-> {args.out}"
+        f"{run.aggregator.algorithm}{mode} on {run.dataset}/{run.model}, {run.rounds} "
+        f"{steps} -> {args.out}"
     )
-    s = Simulation(config).run_all(Progress(run.rounds))
+    if config.asynchrony.enabled:
+        from signfed.async_simulation import AsyncSimulation
+
+        s = AsyncSimulation(config).run_all(Progress(run.rounds))
+    else:
+        s = Simulation(config).run_all(Progress(run.rounds))
     accuracy = s["final_accuracy"]
     print(
-        f"done: {s['rounds']} rounds in {s['wall_seconds']:.1f}s  final accuracy "
+        f"done: {s['rounds']} {steps} in {s['wall_seconds']:.1f}s  final accuracy "
         f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  digest {s['model_digest'][:16]}"
     )
     for line in report_lines(Path(args.out)):

@@ -18,12 +18,14 @@ from typing import Any
 
 from client.config import ClientConfig
 from common import algorithms, flags
+from common.async_config import AsyncConfig
 from common.attack_config import AttackConfig
 from common.batch_plan import plan_batch_sizes
 from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
 from common.release import release
 from server.config import ServerConfig
+from signfed.clock import ClockConfig
 from signfed.experiment_config import BatchModesConfig
 from signfed.robustness_config import RobustnessConfig
 from signfed.simulation_config import SimulationConfig
@@ -132,6 +134,9 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
 
 def add_simulate_options(parser: argparse.ArgumentParser) -> None:
     flags.add_flags(parser.add_argument_group("simulation"), SimulationConfig)
+    g = parser.add_argument_group("asynchronous training (common/staleness.py)")
+    flags.add_flags(g, AsyncConfig)
+    flags.add_flags(g, ClockConfig)
 
 
 def add_local_options(parser: argparse.ArgumentParser) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.async_config import AsyncConfig
 from common.attack_config import AttackConfig
 from common.config import RunConfig, WireConfig, require
 from common.flags import setting
+from signfed.clock import ClockConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class SimulationConfig:
     wire: WireConfig = field(default_factory=WireConfig)  # only for counting bytes
     # which clients attack and how (common/attacks.py); the ids are seeded by --seed
     attack: AttackConfig = field(default_factory=AttackConfig)
+    # --async: clients at their own pace on a virtual clock (signfed/async_simulation.py)
+    asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
 
     def __post_init__(self) -> None:
         require(
@@ -45,4 +50,31 @@ class SimulationConfig:
         require(
             self.checkpoint_every >= 0,
             f"--checkpoint-every must be >= 0, got {self.checkpoint_every}",
+        )
+        if self.asynchrony.enabled:
+            self._check_async()
+
+    def _check_async(self) -> None:
+        run, mode = self.run, self.asynchrony.mode
+        require(
+            run.aggregator.algorithm == "fedavg",
+            f"--async {mode} trains locally: it needs --algorithm fedavg, "
+            f"got {run.aggregator.algorithm}",
+        )
+        require(
+            run.update_encoding in ("", "float32"),
+            f"--async {mode} sends float32 models or deltas; drop --update-encoding",
+        )
+        require(
+            run.clients_per_round == 0,
+            f"--async {mode}: every client trains at its own pace; drop --clients-per-round",
+        )
+        require(
+            run.lr_schedule == "constant",
+            f"--async {mode} has no rounds to schedule the lr by; use --lr-schedule constant",
+        )
+        require(self.attack.attack == "none", f"--async {mode} runs without --attack (yet)")
+        require(
+            self.clock.straggler < run.num_clients,
+            f"--straggler {self.clock.straggler} is not a client id of --clients {run.num_clients}",
         )

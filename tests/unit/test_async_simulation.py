@@ -1,0 +1,125 @@
+"""The asynchronous simulation: its virtual clock, its reproducibility, and the facts of
+its timeline (a straggler blocks nobody; a refused stale update is followed by a fresh
+one from the same client)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.async_config import AsyncConfig
+from common.config import AggregatorConfig, ConfigError, RunConfig
+from common.data import Dataset
+from signfed.async_simulation import AsyncSimulation
+from signfed.clock import ClockConfig, VirtualClock
+from signfed.simulation_config import SimulationConfig
+
+
+def test_the_clock_is_seeded_and_the_straggler_is_its_factor_slower() -> None:
+    config = ClockConfig(step_seconds=0.5, speed_spread=0.5, jitter=0.1, straggler=2)
+    clock = VirtualClock(config, seed=7, steps=[10, 10, 10, 20])
+    again = VirtualClock(config, seed=7, steps=[10, 10, 10, 20])
+    assert [clock.duration(c, k) for c in range(4) for k in range(3)] == [
+        again.duration(c, k) for c in range(4) for k in range(3)
+    ]
+    calm = VirtualClock(ClockConfig(step_seconds=0.5, straggler=2), seed=7, steps=[10] * 4)
+    no_straggler = VirtualClock(ClockConfig(step_seconds=0.5), seed=7, steps=[10] * 4)
+    assert calm.speed[2] == pytest.approx(10 * no_straggler.speed[2], rel=1e-15)
+    assert calm.speed[0] == no_straggler.speed[0]
+    flat = VirtualClock(ClockConfig(step_seconds=0.5, speed_spread=0, jitter=0), 7, [10, 30])
+    assert (flat.duration(0, 5), flat.duration(1, 0)) == (5.0, 15.0)  # steps x seconds
+    assert flat.round_seconds([0, 1], [0, 0]) == 15.0  # a round waits for its slowest
+    assert VirtualClock(config, seed=8, steps=[10] * 4).speed != clock.speed
+
+
+def _config(out: Path, **asynchrony: Any) -> SimulationConfig:
+    run = RunConfig(
+        dataset="digits", num_clients=4, rounds=24, learning_rate=0.05, eval_every=8,
+        partition="iid", local_steps=3, batch_sizes=(16,) * 4,
+        aggregator=AggregatorConfig(algorithm="fedavg"),
+    )  # fmt: skip
+    return SimulationConfig(
+        run=run,
+        out_dir=str(out),
+        asynchrony=AsyncConfig(**{"mode": "fedasync"} | asynchrony),
+        clock=ClockConfig(straggler=3),
+    )
+
+
+def _records(out: Path) -> list[dict[str, Any]]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+
+@pytest.mark.parametrize("mode", ["fedasync", "fedbuff"])
+def test_a_run_is_a_function_of_its_settings(digits: Dataset, tmp_path: Path, mode: str) -> None:
+    extra = {"buffer_size": 3} if mode == "fedbuff" else {}
+    first = AsyncSimulation(_config(tmp_path / "a", mode=mode, **extra), digits).run_all()
+    second = AsyncSimulation(_config(tmp_path / "b", mode=mode, **extra), digits).run_all()
+    assert first["model_digest"] == second["model_digest"]
+    assert _records(tmp_path / "a") == _records(tmp_path / "b")
+    records = _records(tmp_path / "a")
+    times = [r["virtual_seconds"] for r in records]
+    assert times == sorted(times) and len(records) == 24
+    applied = sum(r["status"] == "applied" for r in records)
+    assert first["versions"] == applied == (24 if mode == "fedasync" else 8)
+    assert 0.1 < first["final_accuracy"] <= 1.0  # it learns: 10 classes, chance 0.1
+    assert records[-1]["accuracy"] == first["final_accuracy"]
+
+
+def test_a_straggler_blocks_nobody(digits: Dataset, tmp_path: Path) -> None:
+    AsyncSimulation(_config(tmp_path), digits).run_all()
+    records = _records(tmp_path)
+    straggler = [i for i, r in enumerate(records) if r["client"] == 3]
+    others = [r for r in records if r["client"] != 3]
+    # the fast three keep the server moving: the straggler sends at most one of the 24
+    assert len(straggler) <= 1 and len(others) >= 23
+    assert [r["version"] for r in records] == list(range(1, 25))  # every update applied
+    for r in records:  # each carries the version its client fetched, and its age
+        assert r["staleness"] == r["version"] - 1 - r["base_version"]
+
+
+def test_a_stale_update_is_refused_and_its_client_catches_up(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    summary = AsyncSimulation(_config(tmp_path, max_staleness=1), digits).run_all()
+    records = _records(tmp_path)
+    stale = [i for i, r in enumerate(records) if r["status"] == "stale"]
+    assert stale, "the clock's spread should leave some update more than 1 version old"
+    for i in stale:
+        r = records[i]
+        assert r["staleness"] > 1 and r["weight"] == 0
+        assert r["version"] == (records[i - 1]["version"] if i else 0)  # nothing changed
+        later = [x for x in records[i + 1 :] if x["client"] == r["client"]]
+        if later:  # its next update starts from the version it found on its return
+            assert later[0]["base_version"] == r["version"]
+            assert later[0]["update"] == r["update"] + 1
+    assert summary["versions"] == 24 - len(stale)
+    assert not math.isnan(summary["final_loss"])
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ({"aggregator": AggregatorConfig(algorithm="llr")}, "needs --algorithm fedavg"),
+        ({"clients_per_round": 2}, "drop --clients-per-round"),
+        ({"lr_schedule": "cosine"}, "use --lr-schedule constant"),
+        ({"update_encoding": "float16"}, "drop --update-encoding"),
+    ],
+)
+def test_settings_async_cannot_use_name_their_flag(run: dict[str, Any], message: str) -> None:
+    settings = {"num_clients": 4, "aggregator": AggregatorConfig(algorithm="fedavg")} | run
+    with pytest.raises(ConfigError, match=message):
+        SimulationConfig(run=RunConfig(**settings), asynchrony=AsyncConfig(mode="fedasync"))
+
+
+def test_the_straggler_must_be_a_client() -> None:
+    run = RunConfig(num_clients=4, aggregator=AggregatorConfig(algorithm="fedavg"))
+    with pytest.raises(ConfigError, match="--straggler 4 is not a client id of --clients 4"):
+        SimulationConfig(
+            run=run, asynchrony=AsyncConfig(mode="fedbuff"), clock=ClockConfig(straggler=4)
+        )
