@@ -24,6 +24,7 @@ from common.data import Dataset
 class ClientPool(Protocol):
     client_ids: list[int]  # every client of the run
     weights: np.ndarray  # (M,) the weight of each client's row (the examples behind it)
+    steps_per_update: list[int]  # the SGD steps behind each client's row (a virtual clock's)
 
     def updates(self, flat: np.ndarray, round_index: int, ids: Sequence[int]) -> list[bytes]:
         """The encoded updates of clients `ids` (ascending) for `round_index` at x^t."""
@@ -56,6 +57,8 @@ class InProcessPool:
             [algorithm.row_weight(t.batch_size, t.num_examples) for t in self.trainers],
             dtype=np.float64,
         )
+        local = algorithm.local_training  # else one minibatch gradient per update
+        self.steps_per_update = [t.steps_per_update if local else 1 for t in self.trainers]
         colluders = colluders_for(attack, run, dataset, algorithm)  # shared by the attackers
         self.attackers = {
             i: Attacker(attack, run, algorithm, self.trainers[i], colluders)

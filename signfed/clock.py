@@ -16,6 +16,7 @@ milliseconds against seconds of training.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,21 @@ class ClockConfig:
     straggler_factor: float = setting(
         10.0, flag="--straggler-factor", help="async simulation: how much slower it is"
     )
+    # A synchronous simulation on the same clock, to compare with an asynchronous one:
+    # each round lasts as long as its slowest member, or closes at a deadline once a
+    # quorum is in, as the server's --round-deadline and --quorum close a round.
+    virtual_clock: bool = setting(
+        False, flag="--virtual-clock", help="rounds: time them on the virtual clock"
+    )
+    virtual_deadline: float = setting(
+        0.0,
+        flag="--virtual-deadline",
+        help="rounds on the virtual clock: close after this many seconds once a quorum "
+        "is in; late members are left out (0: wait for all)",
+    )
+    virtual_quorum: float = setting(
+        0.5, flag="--virtual-quorum", help="rounds on the virtual clock: the quorum fraction"
+    )
 
     def __post_init__(self) -> None:
         require(self.step_seconds > 0, f"--step-seconds must be > 0, got {self.step_seconds}")
@@ -56,6 +72,18 @@ class ClockConfig:
         require(
             self.straggler_factor >= 1,
             f"--straggler-factor must be >= 1, got {self.straggler_factor}",
+        )
+        require(
+            self.virtual_deadline >= 0,
+            f"--virtual-deadline must be >= 0, got {self.virtual_deadline}",
+        )
+        require(
+            0 < self.virtual_quorum <= 1,
+            f"--virtual-quorum must be in (0, 1], got {self.virtual_quorum}",
+        )
+        require(
+            self.virtual_clock or not self.virtual_deadline,
+            "--virtual-deadline times rounds on the virtual clock: add --virtual-clock",
         )
 
 
@@ -78,6 +106,16 @@ class VirtualClock:
         wobble = math.exp(self.config.jitter * float(z))
         return self.steps[client] * self.config.step_seconds * self.speed[client] * wobble
 
-    def round_seconds(self, clients: list[int], updates: list[int]) -> float:
-        """A synchronous round's length: it waits for its slowest member."""
-        return max(self.duration(c, k) for c, k in zip(clients, updates, strict=True))
+    def round_close(self, clients: Sequence[int], round_index: int) -> tuple[float, list[int]]:
+        """A synchronous round of `clients` (each running its update number round_index):
+        (its length, the members in by its close). Without a deadline it waits for all;
+        with one it closes at the later of the deadline and the quorum's arrival (or at
+        the last arrival, if sooner), as the server's close rule does."""
+        times = {c: self.duration(c, round_index) for c in clients}
+        last = max(times.values())
+        length = last
+        if self.config.virtual_deadline:
+            needed = max(1, math.ceil(self.config.virtual_quorum * len(clients) - 1e-9))
+            quorum_in = sorted(times.values())[needed - 1]
+            length = min(last, max(quorum_in, self.config.virtual_deadline))
+        return length, [c for c in clients if times[c] <= length]

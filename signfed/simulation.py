@@ -34,6 +34,7 @@ from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
 from server.summary import summary_fields
 from signfed.client_pool import ClientPool, InProcessPool
+from signfed.clock import VirtualClock
 from signfed.progress import Progress
 from signfed.simulation_config import SimulationConfig
 
@@ -58,6 +59,11 @@ class Simulation:
         self.pool: ClientPool = pool or InProcessPool(
             run, self.dataset, self.engine.algorithm, self.engine.update_codec, config.attack
         )
+        # --virtual-clock: each round timed as the async simulation times updates
+        self.clock = None
+        if config.clock.virtual_clock:
+            self.clock = VirtualClock(config.clock, run.seed, self.pool.steps_per_update)
+        self.virtual_seconds = 0.0
         # Bytes, round time and training seconds (a resumed run's earlier ones included),
         # counted and turned into records as the server's coordinator does.
         self._ledger = RoundLedger()
@@ -70,6 +76,12 @@ class Simulation:
         self._ledger.open()
         engine, flat, start_digest = self.engine, self.master.flat, self.master.digest
         ids = list(self.run.drawn(t))  # the clients drawn for round t, as the server draws
+        late: list[int] = []
+        if self.clock is not None:  # a virtual deadline leaves the late members out
+            length, in_time = self.clock.round_close(ids, t)
+            late = [c for c in ids if c not in in_time]
+            ids = in_time
+            self.virtual_seconds += length
         payloads = self.pool.updates(flat, t, ids)
         rows = np.stack([engine.decode(p) for p in payloads])
         decided = engine.step(flat, t, ids, rows, self.pool.weights[ids])
@@ -78,7 +90,9 @@ class Simulation:
         self._ledger.up(up)
         self._ledger.down(down)
         # As the server counts it: the round's work, not the evaluation after it.
-        record = self._ledger.close(decided, clients=len(payloads), erasures=())
+        record = self._ledger.close(decided, clients=len(payloads), erasures=late)
+        if self.clock is not None:
+            record["virtual_seconds"] = round(self.virtual_seconds, 6)
         if engine.evaluate_due(t):
             accuracy, loss = self.master.evaluate(decided.flat)
             record["accuracy"] = round(accuracy, 6)
@@ -153,6 +167,11 @@ class Simulation:
         self.master.commit(state.flat, state.round)
         self.engine.load_state_dict(state.aggregator)
         self._ledger.seconds_before = state.seconds
+        if self.clock is not None:  # the clock is a function of the rounds alone
+            drawn = (self.run.drawn(t) for t in range(state.round))
+            self.virtual_seconds = sum(
+                self.clock.round_close(ids, t)[0] for t, ids in enumerate(drawn)
+            )
         log.info("resuming %s at round %d", self.out, state.round)
         return state.round, MetricsWriter.resumed(self.out, state.metrics, state.round)
 

@@ -14,8 +14,10 @@ import pytest
 from common.async_config import AsyncConfig
 from common.config import AggregatorConfig, ConfigError, RunConfig
 from common.data import Dataset
+from server.metrics import MetricsWriter
 from signfed.async_simulation import AsyncSimulation
 from signfed.clock import ClockConfig, VirtualClock
+from signfed.simulation import Simulation
 from signfed.simulation_config import SimulationConfig
 
 
@@ -32,8 +34,62 @@ def test_the_clock_is_seeded_and_the_straggler_is_its_factor_slower() -> None:
     assert calm.speed[0] == no_straggler.speed[0]
     flat = VirtualClock(ClockConfig(step_seconds=0.5, speed_spread=0, jitter=0), 7, [10, 30])
     assert (flat.duration(0, 5), flat.duration(1, 0)) == (5.0, 15.0)  # steps x seconds
-    assert flat.round_seconds([0, 1], [0, 0]) == 15.0  # a round waits for its slowest
+    assert flat.round_close([0, 1], 0) == (15.0, [0, 1])  # a round waits for its slowest
     assert VirtualClock(config, seed=8, steps=[10] * 4).speed != clock.speed
+
+
+def test_a_deadline_closes_a_round_once_the_quorum_is_in() -> None:
+    def close(deadline: float, quorum: float) -> tuple[float, list[int]]:
+        config = ClockConfig(
+            step_seconds=1, speed_spread=0, jitter=0, virtual_clock=True,
+            virtual_deadline=deadline, virtual_quorum=quorum,
+        )  # fmt: skip
+        return VirtualClock(config, 0, [1, 2, 3, 40]).round_close([0, 1, 2, 3], 0)
+
+    assert close(0, 0.5) == (40, [0, 1, 2, 3])  # no deadline: the slowest sets the pace
+    assert close(2.5, 0.5) == (2.5, [0, 1])  # quorum of 2 by 2 s, closed at the deadline
+    assert close(1.5, 0.75) == (3, [0, 1, 2])  # the deadline passed: closed by the 3rd
+    assert close(100, 0.5) == (40, [0, 1, 2, 3])  # everyone in before the deadline
+    assert close(0.5, 1.0) == (40, [0, 1, 2, 3])  # a quorum of all waits for all
+    with pytest.raises(ConfigError, match="add --virtual-clock"):
+        ClockConfig(virtual_deadline=5)
+
+
+def test_rounds_on_the_virtual_clock_leave_the_straggler_out(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    run = RunConfig(
+        dataset="digits", num_clients=4, rounds=6, learning_rate=0.05, eval_every=3,
+        partition="iid", local_steps=3, batch_sizes=(16,) * 4,
+        aggregator=AggregatorConfig(algorithm="fedavg"),
+    )  # fmt: skip
+    clock = ClockConfig(straggler=3, virtual_clock=True, virtual_deadline=0.5)
+    done = Simulation(SimulationConfig(run=run, out_dir=str(tmp_path / "d"), clock=clock), digits)
+    done.run_all()
+    records = _records(tmp_path / "d")
+    assert [r["erasures"] for r in records] == [[3]] * 6 and {r["clients"] for r in records} == {3}
+    times = [r["virtual_seconds"] for r in records]
+    # the fast three take ~0.24 s (3 steps of 0.08 s): each round closes at its deadline
+    assert times == pytest.approx([0.5 * (t + 1) for t in range(6)], abs=1e-9)
+    waiting = ClockConfig(straggler=3, virtual_clock=True)
+    everyone = Simulation(
+        SimulationConfig(run=run, out_dir=str(tmp_path / "w"), clock=waiting), digits
+    )
+    everyone.run_all()
+    slow = _records(tmp_path / "w")
+    assert all("erasures" not in r and r["clients"] == 4 for r in slow)
+    assert slow[-1]["virtual_seconds"] > 5 * times[-1]  # it waited for the straggler
+    # resumed from a checkpoint, the clock continues where it was
+    checkpointed = SimulationConfig(
+        run=run, out_dir=str(tmp_path / "c"), clock=clock, checkpoint_every=3
+    )
+    first = Simulation(checkpointed, digits)
+    for t in range(3):
+        first.step(t)
+    first._save(MetricsWriter(tmp_path / "c"), 0.0)
+    resumed = Simulation(checkpointed, digits)
+    resumed._open()
+    assert resumed.virtual_seconds == pytest.approx(times[2], abs=1e-6)
 
 
 def _config(out: Path, **asynchrony: Any) -> SimulationConfig:
