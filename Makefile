@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compo
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
 	data-fashion results-mnist results-fashion results-fashion-cosine results-zeros \
-	results-robustness bench images wheelhouse up down \
+	results-robustness results-async bench images wheelhouse up down \
 	clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
@@ -120,6 +120,11 @@ results-robustness: setup data-mnist
 	$(VENV)/bin/signfed experiment robustness --dataset mnist --seeds 2 \
 		--out docs/results/robustness --runs-dir docs/results/robustness/runs --data-dir $(DATA)
 	$(call GZIP_METRICS,docs/results/robustness/runs)
+
+results-async: setup data-mnist
+	$(VENV)/bin/signfed experiment async --dataset mnist --seeds 1 \
+		--out docs/results/async --runs-dir docs/results/async/runs --data-dir $(DATA)
+	$(call GZIP_METRICS,docs/results/async/runs)
 
 bench: setup data-mnist
 	$(PY) -m benchmarks.aggregate

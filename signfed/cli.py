@@ -146,6 +146,15 @@ def _robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _async_experiment(args: argparse.Namespace) -> int:
+    from signfed.async_experiment import run_async_experiment
+    from signfed.async_report import write_report
+
+    config = options.async_experiment_config(args)
+    write_report(config, None if args.report_only else run_async_experiment(config))
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from signfed.status import run_status
 
@@ -237,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_robustness_options(robustness)
     robustness.set_defaults(handler=_robustness)
+    asynchronous = grids.add_parser(
+        "async",
+        help="sync FedAvg (waiting, or a deadline) vs FedAsync and FedBuff with a straggler, "
+        "on a virtual clock; resumable",
+    )
+    options.add_async_experiment_options(asynchronous)
+    asynchronous.set_defaults(handler=_async_experiment)
 
     status = sub.add_parser(
         "status", help="ask a server for its state; exit 1 if it does not answer"

@@ -45,7 +45,9 @@ def is_finished(simulation: SimulationConfig) -> bool:
     run = simulation.run
     # through RunConfig: a setting added since the run was made reads as its default
     same_run = config_json(run_config_from_json(summary.get("config") or {})) == config_json(run)
-    if not same_run or _attack_of(summary) != _attack_record(simulation):
+    timing = simulation.timing_record()  # absent from summaries older than it: None
+    same_timing = all(summary.get(key) == value for key, value in timing.items())
+    if not same_run or not same_timing or _attack_of(summary) != _attack_record(simulation):
         raise ConfigError(
             f"{directory} holds a run with other settings; use another --out or delete it"
         )
@@ -96,16 +98,18 @@ def _run_one(simulation: SimulationConfig) -> float | str:
 def _simulate(simulation: SimulationConfig, directory: Path) -> float:
     import torch
 
+    from signfed.async_simulation import AsyncSimulation
     from signfed.progress import Progress
     from signfed.simulation import Simulation
 
     torch.set_num_threads(simulation.threads)  # one run per core, and equal bits
+    runner = AsyncSimulation if simulation.asynchrony.enabled else Simulation
     with open(directory / "run.log", "a", encoding="utf-8") as out:
         handler = logging.StreamHandler(out)
         logging.getLogger().addHandler(handler)
         try:
             with contextlib.redirect_stdout(out):
-                summary = Simulation(simulation).run_all(Progress(simulation.run.rounds))
+                summary = runner(simulation).run_all(Progress(simulation.run.rounds))
         finally:
             logging.getLogger().removeHandler(handler)
     return float(summary["wall_seconds"])

@@ -25,6 +25,7 @@ from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
 from common.release import release
 from server.config import ServerConfig
+from signfed.async_experiment_config import AsyncExperimentConfig
 from signfed.clock import ClockConfig
 from signfed.experiment_config import BatchModesConfig
 from signfed.robustness_config import RobustnessConfig
@@ -173,6 +174,10 @@ def add_robustness_options(parser: argparse.ArgumentParser) -> None:
     add_grid_options(parser, RobustnessConfig)
 
 
+def add_async_experiment_options(parser: argparse.ArgumentParser) -> None:
+    add_grid_options(parser, AsyncExperimentConfig)
+
+
 def add_grid_options(parser: argparse.ArgumentParser, config: type) -> None:
     """A `signfed experiment` grid's options: its configuration's, and --report-only."""
     g = parser.add_argument_group("experiment")
@@ -190,6 +195,10 @@ def batch_modes_config(args: argparse.Namespace) -> BatchModesConfig:
 
 def robustness_config(args: argparse.Namespace) -> RobustnessConfig:
     return flags.build(RobustnessConfig, args)  # type: ignore[no-any-return]
+
+
+def async_experiment_config(args: argparse.Namespace) -> AsyncExperimentConfig:
+    return flags.build(AsyncExperimentConfig, args)  # type: ignore[no-any-return]
 
 
 def add_status_options(parser: argparse.ArgumentParser) -> None:

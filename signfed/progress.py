@@ -27,7 +27,7 @@ class Progress:
         if "accuracy" not in r and (t + 1) % self.every:
             return
         accuracy = f"  accuracy {r['accuracy']:.4f}" if "accuracy" in r else ""
-        if "virtual_seconds" in r:  # an asynchronous run: one record per update
+        if "version" in r:  # an asynchronous run: one record per update
             line = (
                 f"update {t + 1:>5}/{self.rounds}  virtual {r['virtual_seconds']:9.1f}s  "
                 f"version {r['version']:>5}  client {r['client']:>3}  staleness "

@@ -132,7 +132,8 @@ class Simulation:
                 if every and (t + 1) % every == 0 and t + 1 < self.run.rounds:
                     self._save(metrics, record["seconds"])
             summary = metrics.summary(
-                summary_fields(
+                self.config.timing_record()
+                | summary_fields(
                     runner="simulate",
                     run=self.run,
                     engine=self.engine,

@@ -3,7 +3,8 @@ the CLI generates its options from these fields (common/flags.py) for every comm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from common.async_config import AsyncConfig
 from common.attack_config import AttackConfig
@@ -53,6 +54,15 @@ class SimulationConfig:
         )
         if self.asynchrony.enabled:
             self._check_async()
+
+    def timing_record(self) -> dict[str, Any]:
+        """summary.json's "asynchrony" and "clock": the settings that shape a run beside
+        its RunConfig (None where unused), so a grid tells its runs apart by them."""
+        timed = self.asynchrony.enabled or self.clock.virtual_clock
+        return {
+            "asynchrony": asdict(self.asynchrony) if self.asynchrony.enabled else None,
+            "clock": asdict(self.clock) if timed else None,
+        }
 
     def _check_async(self) -> None:
         run, mode = self.run, self.asynchrony.mode
