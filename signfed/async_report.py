@@ -13,6 +13,7 @@ quantities for every method.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,7 +28,8 @@ Row = dict[str, Any]
 ACCURACY_FIELDS = ("partition", "method", "seed", "updates", "virtual_seconds", "accuracy", "loss")
 FINAL_FIELDS = (
     "partition", "method", "seed", "updates", "virtual_seconds", "final_accuracy",
-    "best_accuracy", "updates_to_target", "seconds_to_target",
+    "best_accuracy", "updates_to_target", "seconds_to_target", "download_bytes",
+    "delta_download_bytes",
 )  # fmt: skip
 
 
@@ -48,9 +50,20 @@ def curve(spec: AsyncRunSpec) -> list[Row]:
 
 
 def final_row(spec: AsyncRunSpec, points: Sequence[Row], target: float) -> Row:
+    """Its end, when it reached `target`, and (asynchronous runs) the mean bytes of the
+    model download after an update: the full model, and the exact delta."""
     reached = next((p for p in points if p["accuracy"] >= target), None)
     last = points[-1]
-    return {
+    downloads: dict[str, Any] = {"download_bytes": "", "delta_download_bytes": ""}
+    if spec.asynchronous:
+        summary = json.loads((spec.directory / "summary.json").read_text(encoding="utf-8"))
+        updates = spec.run.rounds
+        first = spec.run.num_clients * 4 * summary["num_params"]  # everyone's first fetch
+        downloads = {
+            "download_bytes": round((summary["bytes_down"] - first) / updates),
+            "delta_download_bytes": round(summary["bytes_down_delta"] / updates),
+        }
+    return downloads | {
         "partition": spec.partition, "method": spec.method, "seed": spec.seed,
         "updates": last["updates"], "virtual_seconds": last["virtual_seconds"],
         "final_accuracy": last["accuracy"],
@@ -63,6 +76,14 @@ def final_row(spec: AsyncRunSpec, points: Sequence[Row], target: float) -> Row:
 def _median(values: Iterable[Any]) -> float | None:
     present = [float(v) for v in values if v != ""]
     return statistics.median(present) if present else None
+
+
+def _downloads(runs: Sequence[Row]) -> str:
+    full = _median(r["download_bytes"] for r in runs)
+    delta = _median(r["delta_download_bytes"] for r in runs)
+    if full is None or delta is None:
+        return "-"  # a synchronous run downloads the decided update, not a model
+    return f"{full / 1e3:,.0f} / {delta / 1e3:,.0f}"
 
 
 def summary_markdown(config: AsyncExperimentConfig, finals: Sequence[Row]) -> str:
@@ -83,8 +104,8 @@ def summary_markdown(config: AsyncExperimentConfig, finals: Sequence[Row]) -> st
             f"## {partition}",
             "",
             f"| method | seeds | virtual s to {target} | updates to {target} | final (%) "
-            "| best (%) | virtual s at the end |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| best (%) | virtual s at the end | download per update, full / delta (kB) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for method in config.methods:
             runs = [r for r in rows if r["method"] == method]
@@ -100,6 +121,7 @@ def summary_markdown(config: AsyncExperimentConfig, finals: Sequence[Row]) -> st
                 f"{100 * _median(r['final_accuracy'] for r in runs):.2f}",  # type: ignore[operator]
                 f"{100 * _median(r['best_accuracy'] for r in runs):.2f}",  # type: ignore[operator]
                 f"{_median(r['virtual_seconds'] for r in runs):,.0f}",
+                _downloads(runs),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

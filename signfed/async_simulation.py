@@ -8,7 +8,9 @@ Arrivals are taken in (virtual time, client id) order, and a client's k-th updat
 its minibatches from (seed, client, k): the run is a function of its settings, bit for
 bit. `--rounds` counts the updates the server receives; metrics.jsonl has one record per
 update: who sent it, the version it was trained from, its staleness, what became of it,
-the virtual time, and (every --eval-every updates) the accuracy of the current model.
+the virtual time, the bytes of the model download that follows it (the full float32
+model, and the exact delta from the version the client held: common/model_delta.py),
+and (every --eval-every updates) the accuracy of the current model.
 
 Not yet here: checkpoints (an interrupted run starts again), attacks, and the networked
 server of the same mode.
@@ -27,6 +29,7 @@ import numpy as np
 
 from client.trainer import LocalTrainer
 from common.data import Dataset, load_dataset
+from common.model_delta import xor_delta
 from server.async_model import APPLIED, AsyncModel
 from server.master import MasterModel
 from server.metrics import MetricsWriter
@@ -60,13 +63,19 @@ class AsyncSimulation:
         self._held: list[np.ndarray] = [self.model.flat] * run.num_clients
         self._updates: list[int] = [0] * run.num_clients
         self._arrivals: list[tuple[float, int]] = []  # heap of (finish time, client)
+        self._delta_bytes = 0  # every download after an update, as exact deltas
 
-    def _start(self, client: int, now: float) -> None:
-        """The client fetches the current model and starts an update."""
+    def _start(self, client: int, now: float) -> int:
+        """The client fetches the current model and starts an update. Returns the bytes
+        of that download as a delta from the model it held (common/model_delta.py)."""
+        delta = 0
+        if self._base[client] != self.model.version:  # else nothing changed: 0 bytes
+            delta = len(xor_delta(self._held[client], self.model.flat))
         self._base[client] = self.model.version
         self._held[client] = self.model.flat
         k = self._updates[client]
         heapq.heappush(self._arrivals, (now + self.clock.duration(client, k), client))
+        return delta
 
     def _result(self, client: int) -> np.ndarray:
         """What the client sends: its local model (fedasync) or delta (fedbuff)."""
@@ -83,7 +92,8 @@ class AsyncSimulation:
         arrival = self.model.receive(client, base, self._result(client))
         if arrival.status == APPLIED:
             self.master.commit(self.model.flat, self.model.version)
-        self._start(client, now)  # it downloads the current model: one vector down
+        delta = self._start(client, now)  # it downloads the current model
+        self._delta_bytes += delta
         record: dict[str, Any] = {
             "round": n,
             "virtual_seconds": round(now, 6),
@@ -96,7 +106,8 @@ class AsyncSimulation:
             "weight": round(arrival.weight, 9),
             "clients": 1,
             "bytes_up": self.model_bytes,
-            "bytes_down": self.model_bytes,
+            "bytes_down": self.model_bytes,  # the full model
+            "bytes_down_delta": delta,  # the same download as an exact delta
         }
         if (n + 1) % self.run.eval_every == 0 or n + 1 == self.run.rounds:
             accuracy, loss = self.master.evaluate(self.model.flat)
@@ -133,6 +144,8 @@ class AsyncSimulation:
             "algorithm": self.run.aggregator.algorithm,
             **self.config.timing_record(),
             "versions": self.model.version,
+            # the downloads after updates: full models are bytes_down's; as deltas, this
+            "bytes_down_delta": self._delta_bytes,
             "virtual_seconds": round(self._arrivals[0][0], 6) if self._arrivals else 0.0,
             "num_params": self.master.num_params,
             "model_digest": self.master.digest.hex(),

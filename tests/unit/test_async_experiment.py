@@ -4,6 +4,7 @@ settings' checks, and its report over runs made here (digits, tiny)."""
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,12 @@ def test_report_of_runs_made_here(digits: Dataset, tmp_path: Path) -> None:
     accuracy = _rows(tmp_path / "out" / "accuracy.csv")
     assert [r["updates"] for r in accuracy if r["method"] == "sync"] == ["4", "8", "12"]
     assert [r["updates"] for r in accuracy if r["method"] == "fedbuff"] == ["4", "8", "12"]
+    full, delta = (int(finals["fedbuff"][k]) for k in ("download_bytes", "delta_download_bytes"))
+    summary_json = (specs[2].directory / "summary.json").read_text()
+    num_params = json.loads(summary_json)["num_params"]
+    assert full == 4 * num_params  # one float32 model after every update
+    assert 0 < delta < full  # buffered updates change nothing: their deltas are empty
+    assert finals["sync"]["download_bytes"] == ""
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| sync | 1 |" in summary and "| fedbuff | 1 |" in summary
     # a changed setting of an asynchronous run is a different run, not a finished one
