@@ -88,3 +88,29 @@ class AsyncModel:
         self._deltas, self._scales = [], []
         self.version += 1
         return Arrival(client, base_version, staleness, APPLIED, self.version, scale)
+
+    # ---- state for checkpoints: x itself travels as the checkpoint's model -------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        n = self.flat.size
+        return {
+            "version": np.array([self.version], dtype=np.int64),
+            "buffer": np.stack(self._deltas) if self._deltas else np.zeros((0, n), np.float32),
+            "scales": np.array(self._scales, dtype=np.float64),
+        }
+
+    def load_state_dict(self, flat: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """Restore x, its version and the buffer; ValueError if they do not fit."""
+        buffer, scales = state["buffer"], state["scales"]
+        version = int(state["version"][0])
+        if buffer.dtype != np.float32 or buffer.ndim != 2 or buffer.shape[1] != flat.size:
+            raise ValueError(f"buffer is {buffer.dtype} {buffer.shape}; the model has {flat.size}")
+        if not len(buffer) == len(scales) < self.config.buffer_size or version < 0:
+            raise ValueError(
+                f"version {version}, {len(buffer)} buffered deltas and {len(scales)} scales "
+                f"do not fit --buffer-size {self.config.buffer_size}"
+            )
+        self.flat = np.asarray(flat, dtype=np.float32)
+        self.version = version
+        self._deltas = list(buffer)
+        self._scales = [float(s) for s in scales]

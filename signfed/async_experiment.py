@@ -95,7 +95,7 @@ def _simulation(
         out_dir=str(config.runs_path() / name),
         data_dir=config.data_dir,
         threads=1,  # one run per core
-        checkpoint_every=0 if asynchronous else 5,  # async runs keep no checkpoint (yet)
+        checkpoint_every=5 * config.clients if asynchronous else 5,  # every 5 rounds' work
         asynchrony=asynchrony,
         clock=clock,
     )

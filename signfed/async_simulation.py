@@ -12,8 +12,9 @@ the virtual time, the bytes of the model download that follows it (the full floa
 model, and the exact delta from the version the client held: common/model_delta.py),
 and (every --eval-every updates) the accuracy of the current model.
 
-Not yet here: checkpoints (an interrupted run starts again), attacks, and the networked
-server of the same mode.
+A checkpoint every --checkpoint-every updates holds the whole timeline
+(signfed/async_checkpoint.py): the same command resumes it to the same bits. Not yet
+here: attacks, and the networked server of the same mode.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from typing import Any
 import numpy as np
 
 from client.trainer import LocalTrainer
+from common.checkpoint import load_checkpoint, save_checkpoint
+from common.config import ConfigError
 from common.data import Dataset, load_dataset
 from common.model_delta import xor_delta
 from server.async_model import APPLIED, AsyncModel
+from server.checkpoints import checkpoint_path
 from server.master import MasterModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
+from signfed.async_checkpoint import capture_state, restore_state
 from signfed.clock import VirtualClock
 from signfed.progress import Progress
 from signfed.simulation_config import SimulationConfig
@@ -64,6 +69,8 @@ class AsyncSimulation:
         self._updates: list[int] = [0] * run.num_clients
         self._arrivals: list[tuple[float, int]] = []  # heap of (finish time, client)
         self._delta_bytes = 0  # every download after an update, as exact deltas
+        self.now = 0.0  # virtual time of the last update received
+        self._seconds_before = 0.0  # wall seconds before a checkpoint this run resumed
 
     def _start(self, client: int, now: float) -> int:
         """The client fetches the current model and starts an update. Returns the bytes
@@ -88,6 +95,7 @@ class AsyncSimulation:
     def step(self, n: int) -> dict[str, Any]:
         """The server receives update number n: the earliest to finish."""
         now, client = heapq.heappop(self._arrivals)
+        self.now = now
         base, k = self._base[client], self._updates[client]
         arrival = self.model.receive(client, base, self._result(client))
         if arrival.status == APPLIED:
@@ -116,16 +124,13 @@ class AsyncSimulation:
         return record
 
     def run_all(self, progress: Progress | None = None) -> dict[str, Any]:
-        """All --rounds updates; returns what summary.json holds."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        for stale in RUN_FILES:  # a fresh run: nothing here belongs to it
-            (self.out / stale).unlink(missing_ok=True)
-        metrics = MetricsWriter(self.out)
-        started = time.perf_counter()
-        for client in range(self.run.num_clients):
-            self._start(client, 0.0)
+        """All --rounds updates (or those after a checkpoint of this very run); returns
+        what summary.json holds."""
+        first, metrics = self._open()
+        started = time.perf_counter() - self._seconds_before
+        every = self.config.checkpoint_every
         try:
-            for n in range(self.run.rounds):
+            for n in range(first, self.run.rounds):
                 record = self.step(n)
                 record["seconds"] = round(time.perf_counter() - started, 4)
                 if n == 0:  # every client's first download
@@ -133,9 +138,39 @@ class AsyncSimulation:
                 metrics.round(record, num_params=self.master.num_params)
                 if progress is not None:
                     progress.add(record)
-            return metrics.summary(self._summary(time.perf_counter() - started))
+                if every and (n + 1) % every == 0 and n + 1 < self.run.rounds:
+                    self._save(n + 1, metrics, time.perf_counter() - started)
+            summary = metrics.summary(self._summary(time.perf_counter() - started))
         finally:
             metrics.close()
+        checkpoint_path(self.out).unlink(missing_ok=True)
+        return summary
+
+    # ---- checkpoints: the whole timeline, so a resumed run takes the same arrivals -----
+
+    def _open(self) -> tuple[int, MetricsWriter]:
+        """(first update to receive, metrics writer): resumed from a checkpoint of this
+        very run, or fresh with stale outputs removed."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = checkpoint_path(self.out)
+        if not path.exists():
+            for stale in RUN_FILES:  # no checkpoint: nothing here belongs to this run
+                (self.out / stale).unlink(missing_ok=True)
+            for client in range(self.run.num_clients):
+                self._start(client, 0.0)
+            return 0, MetricsWriter(self.out)
+        try:
+            ckpt = load_checkpoint(path)
+            restore_state(self, ckpt)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        log.info("resuming %s at update %d", self.out, ckpt.round)
+        return ckpt.round, MetricsWriter.resumed(self.out, ckpt.meta["metrics"], ckpt.round)
+
+    def _save(self, next_update: int, metrics: MetricsWriter, seconds: float) -> None:
+        save_checkpoint(
+            checkpoint_path(self.out), capture_state(self, next_update, metrics, seconds)
+        )
 
     def _summary(self, wall_seconds: float) -> dict[str, Any]:
         return {
@@ -146,7 +181,7 @@ class AsyncSimulation:
             "versions": self.model.version,
             # the downloads after updates: full models are bytes_down's; as deltas, this
             "bytes_down_delta": self._delta_bytes,
-            "virtual_seconds": round(self._arrivals[0][0], 6) if self._arrivals else 0.0,
+            "virtual_seconds": round(self.now, 6),  # when the last update arrived
             "num_params": self.master.num_params,
             "model_digest": self.master.digest.hex(),
             "error": None,

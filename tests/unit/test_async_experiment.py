@@ -32,6 +32,7 @@ def test_the_plan_gives_every_method_the_same_work_on_one_clock() -> None:
     for method in METHODS[2:]:
         simulation = by_method[method].simulation
         assert simulation.run.rounds == 20 * 15 and simulation.run.eval_every == 15
+        assert simulation.checkpoint_every == 75  # five rounds' worth of updates
         assert simulation.clock == replace(sync.clock, virtual_clock=False)
     hinge = by_method["fedasync-hinge"].simulation.asynchrony
     assert (hinge.mode, hinge.staleness, hinge.alpha) == ("fedasync", "hinge", 0.6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,44 @@ def test_the_straggler_must_be_a_client() -> None:
         SimulationConfig(
             run=run, asynchrony=AsyncConfig(mode="fedbuff"), clock=ClockConfig(straggler=4)
         )
+
+
+@pytest.mark.parametrize("mode", ["fedasync", "fedbuff"])
+def test_a_killed_run_resumes_to_the_same_bits(
+    digits: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    extra = {"buffer_size": 3} if mode == "fedbuff" else {}
+    whole = AsyncSimulation(_config(tmp_path / "whole", mode=mode, **extra), digits).run_all()
+    config = replace(_config(tmp_path / "cut", mode=mode, **extra), checkpoint_every=5)
+    killed = AsyncSimulation(config, digits)
+    step = killed.step
+
+    def dies_at_13(n: int) -> dict[str, Any]:
+        if n == 13:
+            raise KeyboardInterrupt  # as a kill: the checkpoint at update 10 stays
+        return step(n)
+
+    monkeypatch.setattr(killed, "step", dies_at_13)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run_all()
+    assert (tmp_path / "cut" / "checkpoint.npz").exists()
+    assert len(_records(tmp_path / "cut")) == 13  # 10 .. 12 will be received again
+    resumed = AsyncSimulation(config, digits).run_all()
+    assert resumed["model_digest"] == whole["model_digest"]
+    assert _records(tmp_path / "cut") == _records(tmp_path / "whole")
+    for key in ("bytes_down_delta", "virtual_seconds", "versions", "bytes_up", "bytes_down"):
+        assert resumed[key] == whole[key], key
+    assert not (tmp_path / "cut" / "checkpoint.npz").exists()
+
+
+def test_a_checkpoint_of_other_settings_is_refused(digits: Dataset, tmp_path: Path) -> None:
+    config = replace(_config(tmp_path), checkpoint_every=5)
+    sim = AsyncSimulation(config, digits)
+    sim._open()
+    for n in range(5):
+        sim.step(n)
+    sim._save(5, MetricsWriter(tmp_path), 1.0)
+    other = replace(config, asynchrony=replace(config.asynchrony, alpha=0.3))
+    with pytest.raises(ConfigError, match=r"other settings \(asynchrony\)"):
+        AsyncSimulation(other, digits).run_all()
+    assert (tmp_path / "checkpoint.npz").exists()  # kept for its own run
