@@ -13,33 +13,21 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from common.async_config import AsyncConfig
 from common.config import AggregatorConfig, RunConfig
 from signfed.async_experiment_config import AsyncExperimentConfig
 from signfed.clock import ClockConfig
-from signfed.grid import run_grid
+from signfed.grid import GridRun, run_grid
 from signfed.simulation_config import SimulationConfig
 
 STEP_SECONDS = ClockConfig().step_seconds  # one MNIST Net step at batch 64, measured
 
 
 @dataclass(frozen=True)
-class AsyncRunSpec:
-    name: str
+class AsyncRunSpec(GridRun):
     partition: str
     method: str
-    seed: int
-    simulation: SimulationConfig
-
-    @property
-    def run(self) -> RunConfig:
-        return self.simulation.run
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.simulation.out_dir)
 
     @property
     def asynchronous(self) -> bool:
@@ -53,7 +41,11 @@ def plan_runs(config: AsyncExperimentConfig) -> list[AsyncRunSpec]:
     for seed, partition, method in itertools.product(seeds, config.partitions, config.methods):
         name = f"{partition}-{method}-seed{seed}"
         simulation = _simulation(config, partition, method, seed, name)
-        specs.append(AsyncRunSpec(name, partition, method, seed, simulation))
+        specs.append(
+            AsyncRunSpec(
+                name=name, seed=seed, simulation=simulation, partition=partition, method=method
+            )
+        )
     return specs
 
 

@@ -23,15 +23,33 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, config_json, run_config_from_json
+from common.config import ConfigError, RunConfig, config_json, run_config_from_json
 from signfed.simulation_config import SimulationConfig
 
 PROGRESS_EVERY_S = 60.0  # between "running: ..." lines while no run finishes
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a grid: its name (its folder's), seed and simulation, whose out_dir is
+    the run's directory. Each grid's run adds the coordinates it is planned by."""
+
+    name: str
+    seed: int
+    simulation: SimulationConfig
+
+    @property
+    def run(self) -> RunConfig:
+        return self.simulation.run
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.simulation.out_dir)
 
 
 def is_finished(simulation: SimulationConfig) -> bool:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from common.attack_config import AttackConfig
 from common.config import AggregatorConfig, RunConfig
-from signfed.grid import run_grid
+from signfed.grid import GridRun, run_grid
 from signfed.robustness_config import RobustnessConfig, aggregation_of, is_sign
 from signfed.simulation_config import SimulationConfig
 
@@ -31,22 +30,11 @@ NO_ATTACK = "none"
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    name: str
+class RunSpec(GridRun):  # its simulation holds the run, the attack and its directory
     partition: str
     attackers: int
     attack: str  # "none" with 0 attackers
     defence: str
-    seed: int
-    simulation: SimulationConfig  # its run, attack and run directory (out_dir)
-
-    @property
-    def run(self) -> RunConfig:
-        return self.simulation.run
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.simulation.out_dir)
 
     @property
     def sign(self) -> bool:
@@ -76,7 +64,17 @@ def plan_runs(config: RobustnessConfig) -> list[RunSpec]:
                     attack_scale=config.negate_scale if attack == "negate" else 0.0,
                 ),
             )
-            specs.append(RunSpec(name, partition, attackers, attack, defence, seed, simulation))
+            specs.append(
+                RunSpec(
+                    name=name,
+                    seed=seed,
+                    simulation=simulation,
+                    partition=partition,
+                    attackers=attackers,
+                    attack=attack,
+                    defence=defence,
+                )  # fmt: skip
+            )
     return specs
 
 
