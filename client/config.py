@@ -74,6 +74,11 @@ class ClientConfig:
     backoff_max_s: float = setting(  # reconnect backoff cap
         5.0, flag="--backoff-max", help="longest wait in seconds between reconnection attempts"
     )
+    # a slow device, for tests and demos of deadlines and stragglers: real time, not a
+    # model of it (the simulation's virtual clock is that)
+    delay_s: float = setting(
+        0.0, flag="--delay", help="wait this many seconds before sending each update"
+    )
 
     def __post_init__(self) -> None:
         require(":" in self.server, f"--server must be HOST:PORT, got {self.server!r}")
@@ -82,6 +87,7 @@ class ClientConfig:
         require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(self.connect_timeout_s > 0, "--connect-timeout must be > 0")
         require(self.backoff_max_s > 0, f"--backoff-max must be > 0, got {self.backoff_max_s}")
+        require(self.delay_s >= 0, f"--delay must be >= 0 seconds, got {self.delay_s}")
         require(not (self.token and self.token_file), "give --token or --token-file, not both")
         require(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
         require(

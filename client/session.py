@@ -274,6 +274,8 @@ class ClientSession:
             row = self.attacker.update(self.flat, round_index)
         else:
             row = self.algorithm.client_update(self.trainer, self.flat, round_index, run)
+        if self.config.delay_s:  # --delay: a slow device (the stream keeps its messages)
+            time.sleep(self.config.delay_s)
         codec = self.codecs[0]
         for message in update_messages(
             round_index,
