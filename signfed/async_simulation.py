@@ -140,7 +140,7 @@ class AsyncSimulation:
                     progress.add(record)
                 if every and (n + 1) % every == 0 and n + 1 < self.run.rounds:
                     self._save(n + 1, metrics, time.perf_counter() - started)
-            summary = metrics.summary(self._summary(time.perf_counter() - started))
+            summary = metrics.summary(self.summary(time.perf_counter() - started))
         finally:
             metrics.close()
         checkpoint_path(self.out).unlink(missing_ok=True)
@@ -172,7 +172,7 @@ class AsyncSimulation:
             checkpoint_path(self.out), capture_state(self, next_update, metrics, seconds)
         )
 
-    def _summary(self, wall_seconds: float) -> dict[str, Any]:
+    def summary(self, wall_seconds: float) -> dict[str, Any]:
         return {
             "runner": "simulate",
             "rounds": self.run.rounds,

@@ -111,7 +111,13 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{run.aggregator.algorithm}{mode} on {run.dataset}/{run.model}, {run.rounds} "
         f"{steps} -> {args.out}"
     )
-    if config.asynchrony.enabled:
+    if config.replay:
+        from signfed.async_replay import read_order, replay
+        from signfed.async_simulation import AsyncSimulation
+
+        order = read_order(config.replay, run.num_clients, run.rounds)
+        s = replay(AsyncSimulation(config), order)
+    elif config.asynchrony.enabled:
         from signfed.async_simulation import AsyncSimulation
 
         s = AsyncSimulation(config).run_all(Progress(run.rounds))

@@ -41,6 +41,13 @@ class SimulationConfig:
     # --async: clients at their own pace on a virtual clock (signfed/async_simulation.py)
     asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    # another async run's order of arrivals instead of the clock's (signfed/async_replay.py)
+    replay: str = setting(
+        "",
+        flag="--replay",
+        help="async: receive the updates in the order this metrics.jsonl records "
+        "(a networked run's, or another simulation's)",
+    )
 
     def __post_init__(self) -> None:
         require(
@@ -54,6 +61,10 @@ class SimulationConfig:
         )
         if self.asynchrony.enabled:
             self._check_async()
+        require(
+            self.asynchrony.enabled or not self.replay,
+            "--replay replays an asynchronous run: add --async fedasync or fedbuff",
+        )
 
     def timing_record(self) -> dict[str, Any]:
         """summary.json's "asynchrony" and "clock": the settings that shape a run beside

@@ -16,6 +16,7 @@ from common.async_config import AsyncConfig
 from common.config import AggregatorConfig, ConfigError, RunConfig
 from common.data import Dataset
 from server.metrics import MetricsWriter
+from signfed.async_replay import read_order, replay
 from signfed.async_simulation import AsyncSimulation
 from signfed.clock import ClockConfig, VirtualClock
 from signfed.simulation import Simulation
@@ -221,3 +222,52 @@ def test_a_checkpoint_of_other_settings_is_refused(digits: Dataset, tmp_path: Pa
     with pytest.raises(ConfigError, match=r"other settings \(asynchrony\)"):
         AsyncSimulation(other, digits).run_all()
     assert (tmp_path / "checkpoint.npz").exists()  # kept for its own run
+
+
+REPLAYED = ("client", "update", "base_version", "staleness", "status", "version", "weight",
+            "accuracy", "loss")  # fmt: skip
+
+
+def test_a_replayed_order_gives_the_same_model(digits: Dataset, tmp_path: Path) -> None:
+    """The order of another clock (another speed spread) replayed here: the bits follow
+    the order, not this run's clock."""
+    config = _config(tmp_path / "ours", mode="fedbuff", buffer_size=3, max_staleness=3)
+    ours = AsyncSimulation(config, digits).run_all()
+    theirs_config = replace(
+        config, out_dir=str(tmp_path / "theirs"), clock=replace(config.clock, speed_spread=0.9)
+    )
+    theirs = AsyncSimulation(theirs_config, digits).run_all()
+    assert theirs["model_digest"] != ours["model_digest"]  # another order, another model
+    order = read_order(tmp_path / "theirs" / "metrics.jsonl", 4, 24)
+    replayed = replay(AsyncSimulation(replace(config, out_dir=str(tmp_path / "r")), digits), order)
+    assert replayed["model_digest"] == theirs["model_digest"] and replayed["replayed"]
+
+    def fields(out: Path) -> list[dict[str, Any]]:
+        return [{k: r.get(k) for k in REPLAYED} for r in _records(out)]
+
+    assert fields(tmp_path / "r") == fields(tmp_path / "theirs")
+
+
+def test_a_replay_that_does_not_fit_is_refused(digits: Dataset, tmp_path: Path) -> None:
+    config = _config(tmp_path / "run", max_staleness=1)
+    AsyncSimulation(config, digits).run_all()
+    recorded = tmp_path / "run" / "metrics.jsonl"
+    assert any(r["status"] == "stale" for r in _records(tmp_path / "run"))
+    order = read_order(recorded, 4, 24)
+    unlimited = replace(
+        config, out_dir=str(tmp_path / "r"), asynchrony=AsyncConfig(mode="fedasync")
+    )
+    with pytest.raises(ConfigError, match="was stale in the recorded run and applied here"):
+        replay(AsyncSimulation(unlimited, digits), order)
+    with pytest.raises(ConfigError, match="records 24 updates; --rounds is 30"):
+        read_order(recorded, 4, 30)
+    with pytest.raises(ConfigError, match="line [0-9]+: no client [1-3]"):
+        read_order(recorded, 1, 24)  # a run of one client had no others
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"round": 0, "clients": 3}\n')
+    with pytest.raises(ConfigError, match="line 1 is not an asynchronous run's record"):
+        read_order(bad, 4, 1)
+    with pytest.raises(ConfigError, match="No such file"):
+        read_order(tmp_path / "missing.jsonl", 4, 1)
+    with pytest.raises(ConfigError, match="add --async"):
+        SimulationConfig(replay=str(recorded))
