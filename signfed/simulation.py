@@ -131,8 +131,10 @@ class Simulation:
                 every = self.config.checkpoint_every
                 if every and (t + 1) % every == 0 and t + 1 < self.run.rounds:
                     self._save(metrics, record["seconds"])
+            # the server's schema, plus the clock's settings where a virtual clock ran
+            timing = {k: v for k, v in self.config.timing_record().items() if v is not None}
             summary = metrics.summary(
-                self.config.timing_record()
+                timing
                 | summary_fields(
                     runner="simulate",
                     run=self.run,
