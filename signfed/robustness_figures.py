@@ -70,7 +70,7 @@ def plot_heatmap(
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"].with_extremes(bad="0.9")  # no run: light grey
-    grid, defences, partitions = columns(config), config.defences, config.partitions
+    grid, defences, partitions = columns(config, tails), config.defences, config.partitions
     width = max(HEAT_MIN_WIDTH_INCHES, HEAT_CELL_INCHES[0] * len(grid) + HEAT_MARGIN_INCHES[0])
     panel = HEAT_CELL_INCHES[1] * len(defences) + HEAT_MARGIN_INCHES[1]
     height = panel * len(partitions) + HEAT_TITLE_INCHES

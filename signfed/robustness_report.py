@@ -91,9 +91,15 @@ def final_row(key: Row, rows: Sequence[Row]) -> Row:
     }
 
 
-def columns(config: RobustnessConfig) -> list[Column]:
-    """The grid's (attackers, attack) in plan order: no attack first."""
-    return [(f, a) for f in config.attackers for a in (config.attacks if f else (NO_ATTACK,))]
+def columns(config: RobustnessConfig, cells: Iterable[Cell] | None = None) -> list[Column]:
+    """The grid's (attackers, attack) in plan order, no attack first; given the finished
+    `cells`, only the columns with a run (a report over a union of slices, such as F=3
+    with two attacks and F=6 with one, shows no column of dashes)."""
+    grid = [(f, a) for f in config.attackers for a in (config.attacks if f else (NO_ATTACK,))]
+    if cells is None:
+        return grid
+    ran = {(f, a) for _, f, a, _ in cells}
+    return [c for c in grid if c in ran]
 
 
 def column_label(column: Column) -> str:
@@ -124,7 +130,7 @@ def cell_text(tails: Sequence[float], seeds: int) -> str:
 
 def summary_markdown(config: RobustnessConfig, finals: Iterable[Row]) -> str:
     cells = tail_by_cell(finals)
-    grid = columns(config)
+    grid = columns(config, cells)
     text = [
         f"# Robustness: {config.dataset}, {config.clients} clients\n",
         "Tail accuracy (%): each run's mean test accuracy over its evaluations in the last "

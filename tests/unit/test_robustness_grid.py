@@ -264,3 +264,13 @@ def test_a_run_finished_since_the_plan_is_skipped(tmp_path: Path) -> None:
     _fake_run(spec)  # as a second grid on the same runs directory leaves it
     assert _run_one(spec.simulation) == "skipped: finished by another process"
     assert not (spec.directory / "run.log").exists()
+
+
+def test_a_column_without_runs_is_left_out(tmp_path: Path) -> None:
+    config = _config(tmp_path / "out", attacks=("negate", "random"))
+    for spec in plan_runs(config):
+        if spec.attack != "random":  # as a union of slices leaves it
+            _fake_run(spec)
+    write_report(config, None)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| defence | no attack | F=1 negate |" in summary and "random" not in summary
