@@ -10,7 +10,7 @@ curves.png   accuracy vs round with the fewest attackers > 0: a column per attac
              a tenth of the width, or leave a reader to guess which axis a line uses
 weights.png  llr and fd: every client's mean signed weight vs round, attackers red and
              honest clients grey; one panel per (defence, attack), iid, the fewest
-             attackers > 0, the lowest seed; the attacks negate and random if run
+             attackers > 0, the lowest seed; the attacks negate, random and alie if run
 
 As signfed/figures.py: matplotlib is imported only to draw (figures._new_figure), each
 function saves a PNG and returns its Figure, or None when it has nothing to draw.
@@ -50,7 +50,7 @@ HEAT_MIN_WIDTH_INCHES = 4.8  # a grid of few columns still fits its title
 HEAT_TITLE_INCHES = 0.3
 CURVE_PANEL_INCHES = (2.6, 2.0)
 WEIGHT_PANEL_INCHES = (4.2, 2.8)
-WEIGHT_ATTACKS = ("negate", "random")  # the attacks weights.png shows when they were run
+WEIGHT_ATTACKS = ("negate", "random", "alie")  # the attacks weights.png shows when run
 ATTACKER_COLOUR, HONEST_COLOUR = "tab:red", "0.6"
 
 
