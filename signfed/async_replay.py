@@ -24,6 +24,8 @@ from server.async_model import AsyncModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
 from signfed.async_simulation import AsyncSimulation
+from signfed.progress import Progress
+from signfed.simulation_config import SimulationConfig
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,11 @@ def replay(sim: AsyncSimulation, order: list[Received]) -> dict[str, Any]:
         return metrics.summary(sim.summary(time.perf_counter() - started) | {"replayed": True})
     finally:
         metrics.close()
+
+
+def run_async(config: SimulationConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """`signfed simulate --async`: on the virtual clock, or in --replay's order."""
+    sim = AsyncSimulation(config)
+    if not config.replay:
+        return sim.run_all(progress)
+    return replay(sim, read_order(config.replay, config.run.num_clients, config.run.rounds))

@@ -111,16 +111,10 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{run.aggregator.algorithm}{mode} on {run.dataset}/{run.model}, {run.rounds} "
         f"{steps} -> {args.out}"
     )
-    if config.replay:
-        from signfed.async_replay import read_order, replay
-        from signfed.async_simulation import AsyncSimulation
+    if config.asynchrony.enabled:
+        from signfed.async_replay import run_async
 
-        order = read_order(config.replay, run.num_clients, run.rounds)
-        s = replay(AsyncSimulation(config), order)
-    elif config.asynchrony.enabled:
-        from signfed.async_simulation import AsyncSimulation
-
-        s = AsyncSimulation(config).run_all(Progress(run.rounds))
+        s = run_async(config, Progress(run.rounds))
     else:
         s = Simulation(config).run_all(Progress(run.rounds))
     accuracy = s["final_accuracy"]
