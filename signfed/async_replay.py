@@ -82,13 +82,7 @@ def replay(sim: AsyncSimulation, order: list[Received]) -> dict[str, Any]:
             if base is None:
                 raise ConfigError(f"update {n} was trained from version {r.base_version}, "
                                   f"which this replay has not reached")  # fmt: skip
-            trainer = sim.trainers[r.client]
-            fedasync = sim.config.asynchrony.mode == "fedasync"
-            row = (
-                trainer.local_model(base, r.update)
-                if fedasync
-                else trainer.local_delta(base, r.update)
-            )
+            row = sim.result_of(r.client, base, r.update)
             arrival = model.receive(r.client, r.base_version, row)
             if arrival.status != r.status:
                 raise ConfigError(

@@ -85,12 +85,17 @@ class AsyncSimulation:
         return delta
 
     def _result(self, client: int) -> np.ndarray:
-        """What the client sends: its local model (fedasync) or delta (fedbuff)."""
-        trainer, k = self.trainers[client], self._updates[client]
+        k = self._updates[client]
         self._updates[client] += 1
+        return self.result_of(client, self._held[client], k)
+
+    def result_of(self, client: int, base: np.ndarray, k: int) -> np.ndarray:
+        """What the client sends for its k-th update trained from `base`: its local model
+        (fedasync) or delta (fedbuff)."""
+        trainer = self.trainers[client]
         if self.config.asynchrony.mode == "fedasync":
-            return trainer.local_model(self._held[client], k)
-        return trainer.local_delta(self._held[client], k)
+            return trainer.local_model(base, k)
+        return trainer.local_delta(base, k)
 
     def step(self, n: int) -> dict[str, Any]:
         """The server receives update number n: the earliest to finish."""
