@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from client.async_worker import AsyncWorker
 from client.attacker import Attacker, colluders_for, is_attacker, trainer_for
 from client.channel import connect
 from client.config import ClientConfig
@@ -72,6 +73,7 @@ class ClientSession:
         self.codecs: tuple[Codec, Codec] | None = None  # (update, decision)
         self.trainer: LocalTrainer | None = None
         self.attacker: Attacker | None = None  # when this client is one of the attackers
+        self.worker: AsyncWorker | None = None  # an asynchronous run's (client/async_worker.py)
         self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
         self.resyncs = 0
@@ -145,6 +147,12 @@ class ClientSession:
                 self.attacker = Attacker(attack, run, self.algorithm, self.trainer, colluders)
                 log.warning("client %d attacks: %s", reply.client_id, attack.attack)
         self.codecs = self.algorithm.encodings(run, model_layout(self.trainer.model))
+        mode, worker = reply.settings.async_mode, self.worker
+        if mode and (worker is None or (worker.trainer, worker.mode) != (self.trainer, mode)):
+            chunk_bytes = int(reply.settings.chunk_bytes)
+            self.worker = AsyncWorker(
+                mode, self.trainer, self.codecs[0], chunk_bytes, self.config.delay_s
+            )
         log.info(
             "joined as client %d (%s, batch %d) at round %d",
             self.client_id,
@@ -234,7 +242,10 @@ class ClientSession:
                         self._ensure_replica(stub, d.model_digest, d.round + 1)
                     if d.round + 1 < self.settings.rounds:
                         self._vote(outbox, d.round + 1)
-                elif kind == "rejected":  # our vote came after its round's deadline
+                elif kind == "model":  # asynchronous: train from it, send the result
+                    assert self.worker is not None
+                    self.flat = self.worker.receive(message.model, outbox.put, self.flat)
+                elif kind == "rejected":  # a late vote, or an update too stale to apply
                     self.late_votes += 1
                     log.warning("server: %s", message.rejected.reason)
                 elif kind == "stop":

@@ -1,11 +1,13 @@
 """Asynchronous training (common/staleness.py): how the server applies an update the
-moment it arrives. A server setting and the simulation's; clients need none of it (they
-fetch a version, train, and send their result tagged with that version)."""
+moment it arrives. A server setting and the simulation's; clients learn only the mode
+(RunSettings.async_mode: whether they send their model or their delta), then train from
+each model they receive and send their result tagged with its version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.config import RunConfig
 from common.config_error import require
 from common.flags import setting
 from common.staleness import STALENESS_FUNCTIONS
@@ -66,3 +68,28 @@ class AsyncConfig:
 
     def too_stale(self, staleness: int) -> bool:
         return self.max_staleness > 0 and staleness > self.max_staleness
+
+
+def check_async_run(asynchrony: AsyncConfig, run: RunConfig) -> None:
+    """ConfigError unless `run` can train asynchronously: local training, float32
+    models or deltas, every client at its own pace, no rounds to schedule by."""
+    if not asynchrony.enabled:
+        return
+    mode = asynchrony.mode
+    require(
+        run.aggregator.algorithm == "fedavg",
+        f"--async {mode} trains locally: it needs --algorithm fedavg, "
+        f"got {run.aggregator.algorithm}",
+    )
+    require(
+        run.update_encoding in ("", "float32"),
+        f"--async {mode} sends float32 models or deltas; drop --update-encoding",
+    )
+    require(
+        run.clients_per_round == 0,
+        f"--async {mode}: every client trains at its own pace; drop --clients-per-round",
+    )
+    require(
+        run.lr_schedule == "constant",
+        f"--async {mode} has no rounds to schedule the lr by; use --lr-schedule constant",
+    )

@@ -22,7 +22,7 @@ from common.flags import int_tuple, joined, setting
 from common.sampling import participants
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
-PROTOCOL_VERSION = "signfed.v3"  # v3: local training and participation settings
+PROTOCOL_VERSION = "signfed.v4"  # v4: asynchronous runs (async_mode, Update.sequence, model)
 CODECS = available_codecs()
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")

@@ -6,13 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 from common.algorithms import get_algorithm
+from common.async_config import AsyncConfig
 from common.codecs import codec_for_wire
 from common.config import AggregatorConfig, RunConfig, WireConfig
 from common.proto import signfed_pb2 as pb
 
 
-def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSettings:
-    """What the server announces; the encodings resolved (never the algorithm's '')."""
+def run_settings(
+    run: RunConfig, wire: WireConfig, num_params: int, asynchrony: AsyncConfig | None = None
+) -> pb.RunSettings:
+    """What the server announces; the encodings resolved (never the algorithm's ''), and
+    of `asynchrony` only its mode (the rest is the server's business)."""
     update, decision = get_algorithm(run.aggregator.algorithm).encodings(run)
     return pb.RunSettings(
         algorithm=run.aggregator.algorithm,
@@ -37,6 +41,7 @@ def run_settings(run: RunConfig, wire: WireConfig, num_params: int) -> pb.RunSet
         weight_decay=run.weight_decay,
         clients_per_round=run.clients_per_round,
         batch_sizes=run.batch_sizes,
+        async_mode=asynchrony.mode if asynchrony is not None and asynchrony.enabled else "",
     )
 
 

@@ -11,7 +11,7 @@ import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import grpc
@@ -24,10 +24,12 @@ from common.partitions import partition_indices
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
+from server.async_coordinator import AsyncCoordinator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state
 from server.config import ServerConfig
 from server.coordinator import RoundCoordinator
+from server.coordinators import Coordinator
 from server.decoding import DecodeErrors
 from server.engine import RoundEngine
 from server.health import RunHealth
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    coordinator: RoundCoordinator
+    coordinator: Coordinator
     executors: tuple[ThreadPoolExecutor, ...]
 
     async def stop(self, grace: float | None = 1.0) -> None:
@@ -105,7 +107,7 @@ async def create_server(config: ServerConfig) -> RunningServer:
     serving = serving_record(config)  # what its checkpoints record of how it serves
     if config.resume:
         # Every field is checked before anything on disk changes (metrics.jsonl too).
-        state = load_server_state(config.out_dir, run, master.num_params)
+        state = load_server_state(config.out_dir, run, master.num_params, config.asynchrony)
         membership.restore(state.members)
         metrics = MetricsWriter.resumed(config.out_dir, state.metrics, state.round)
     else:
@@ -113,23 +115,32 @@ async def create_server(config: ServerConfig) -> RunningServer:
         metrics = MetricsWriter(config.out_dir)
     vote_executor = ThreadPoolExecutor(1, thread_name_prefix="vote")
     eval_executor = ThreadPoolExecutor(1, thread_name_prefix="eval")
-    coordinator = RoundCoordinator(
-        run=run,
-        wire=config.wire,
-        master=master,
-        engine=engine,
-        # Each row weighs by the examples behind it: the batch size its client trains
-        # with, or (FedAvg) the examples the client holds.
-        weight_of=row_weights(engine, membership, dataset),
-        metrics=metrics,
-        vote_executor=vote_executor,
-        eval_executor=eval_executor,
-        round_deadline_s=config.round_deadline_s,
-        quorum=config.quorum,
-        checkpointing=Checkpointing(
-            config.out_dir, config.checkpoint_every, membership.snapshot, serving
-        ),
+    checkpointing = Checkpointing(
+        config.out_dir, config.checkpoint_every, membership.snapshot, serving, config.asynchrony
     )
+    coordinator: Coordinator
+    if config.asynchrony.enabled:  # no rounds: every update applied as it arrives
+        coordinator = AsyncCoordinator(
+            run=run, wire=config.wire, master=master, engine=engine, metrics=metrics,
+            asynchrony=config.asynchrony, vote_executor=vote_executor,
+            eval_executor=eval_executor, checkpointing=checkpointing,
+        )  # fmt: skip
+    else:
+        coordinator = RoundCoordinator(
+            run=run,
+            wire=config.wire,
+            master=master,
+            engine=engine,
+            # Each row weighs by the examples behind it: the batch size its client
+            # trains with, or (FedAvg) the examples the client holds.
+            weight_of=row_weights(engine, membership, dataset),
+            metrics=metrics,
+            vote_executor=vote_executor,
+            eval_executor=eval_executor,
+            round_deadline_s=config.round_deadline_s,
+            quorum=config.quorum,
+            checkpointing=checkpointing,
+        )
     if state is not None:
         coordinator.restore(state)
     # Tokens are checked before any servicer code runs (server/auth.py).
@@ -225,6 +236,14 @@ def write_port_file(path: str, port: int) -> None:
     write_atomic(path, f"{port}\n".encode())
 
 
+def async_fields(coordinator: Coordinator) -> dict[str, Any]:
+    """summary.json's "asynchrony" (None for rounds) and an asynchronous run's versions,
+    as the simulation writes them."""
+    if not isinstance(coordinator, AsyncCoordinator):
+        return {"asynchrony": None}
+    return {"asynchrony": asdict(coordinator.asynchrony), "versions": coordinator.model.version}
+
+
 SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s
 
 
@@ -280,7 +299,8 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
             error=coordinator.failed,
             replica_digests=coordinator.final_digests,
             replicas_identical=coordinator.replicas_identical(),
-        ),
+        )
+        | async_fields(coordinator),
     )
     log.info(
         "done: %d rounds, accuracy %s, %d bytes on the wire (%.1fx less than float32), "

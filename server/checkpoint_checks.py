@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common.algorithms import create_aggregator
+from common.async_config import AsyncConfig
 from common.checkpoint import Checkpoint
 from common.config import ConfigError, RunConfig
 from common.names import name_problem
+from server.async_model import AsyncModel
 
 AGGREGATOR = "aggregator."  # array-name prefix of the aggregator's statistics
 MEMBER_KEYS = {"client_id", "name", "batch_size"}  # Membership.snapshot()
@@ -27,8 +30,11 @@ LAST_KEYS = ("last_accuracy", "last_loss")
 Bad = Callable[[str, str], ConfigError]  # (field, problem) -> the error to raise
 
 
-def check_state(path: Path, ckpt: Checkpoint, run: RunConfig, num_params: int) -> None:
-    """ConfigError naming `path` and the first field that this run could not have written."""
+def check_state(
+    path: Path, ckpt: Checkpoint, run: RunConfig, num_params: int, asynchrony: AsyncConfig
+) -> None:
+    """ConfigError naming `path` and the first field that this run (asynchronous, with
+    `asynchrony` enabled) could not have written."""
 
     def bad(field: str, problem: str) -> ConfigError:
         damaged = "the checkpoint is damaged or not this run's"
@@ -42,7 +48,17 @@ def check_state(path: Path, ckpt: Checkpoint, run: RunConfig, num_params: int) -
     if not 0 <= ckpt.round < run.rounds:
         raise bad("round", f"{ckpt.round} is not in [0, {run.rounds})")
     _check_model(ckpt.flat, num_params, bad)
-    _check_aggregator(ckpt.arrays, run, num_params, bad)
+    theirs = ckpt.meta.get("asynchrony")
+    ours = asdict(asynchrony) if asynchrony.enabled else None
+    if theirs != ours:
+        raise ConfigError(
+            f"{path} belongs to a run with other asynchronous settings ({theirs or 'rounds'}, "
+            f"not {ours or 'rounds'}); resume it with its own settings, or use another --out"
+        )
+    if asynchrony.enabled:
+        _check_async_state(ckpt, asynchrony, bad)
+    else:
+        _check_aggregator(ckpt.arrays, run, num_params, bad)
     for key in ("members", "metrics", "seconds"):
         if key not in ckpt.meta:
             raise bad(repr(key), "is missing")
@@ -88,6 +104,23 @@ def _check_aggregator(
     try:
         fresh.load_state_dict(state)
     except ValueError as exc:
+        raise bad("aggregator", f"does not load: {exc}") from None
+
+
+def _check_async_state(ckpt: Checkpoint, asynchrony: AsyncConfig, bad: Bad) -> None:
+    """The AsyncModel's version and FedBuff buffer: they load into a fresh one."""
+    state = {name[len(AGGREGATOR) :]: a for name, a in ckpt.arrays.items()}
+    fresh = AsyncModel(asynchrony, 1.0, ckpt.flat).state_dict()
+    if set(state) != set(fresh):
+        raise bad("aggregator", f"arrays {sorted(state)} are not {sorted(fresh)}")
+    version, buffer = state["version"], state["buffer"]
+    if version.dtype != np.int64 or version.shape != (1,):
+        raise bad("aggregator.version", f"is {version.dtype} {version.shape}; expected int64 (1,)")
+    if buffer.dtype.kind == "f" and not np.isfinite(buffer).all():
+        raise bad("aggregator.buffer", "has non-finite values")
+    try:
+        AsyncModel(asynchrony, 1.0, ckpt.flat).load_state_dict(ckpt.flat, state)
+    except (ValueError, KeyError) as exc:
         raise bad("aggregator", f"does not load: {exc}") from None
 
 

@@ -13,17 +13,35 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Protocol
+
+import numpy as np
 
 from common.config import RunConfig
 from server.checkpoints import Checkpointing, ServerState, checkpoint_path, save_server_state
-from server.engine import RoundEngine
-from server.master import MasterModel
 from server.metrics import MetricsSink
 from server.records import RoundRecords
 
 log = logging.getLogger(__name__)
 
 SUSPEND_CHECKPOINT_ATTEMPTS = 5  # at SIGTERM a failed checkpoint write is retried (~15 s)
+
+
+class Model(Protocol):
+    """The model a checkpoint holds and the round it is at (MasterModel; an
+    asynchronous run's AsyncProgress, whose round is the updates received)."""
+
+    @property
+    def flat(self) -> np.ndarray: ...
+
+    @property
+    def round(self) -> int: ...
+
+
+class Statistics(Protocol):
+    """What else a resumed run needs (RoundEngine: the aggregator's statistics)."""
+
+    def state_dict(self) -> dict[str, np.ndarray]: ...
 
 
 class Checkpointer:
@@ -34,8 +52,8 @@ class Checkpointer:
         checkpointing: Checkpointing | None,
         *,
         run: RunConfig,
-        master: MasterModel,
-        engine: RoundEngine,
+        master: Model,
+        engine: Statistics,
         metrics: MetricsSink,
         records: RoundRecords,
         executor: Executor,  # the vote thread: the aggregator's statistics are not mid-update
@@ -71,7 +89,9 @@ class Checkpointer:
 
         def write() -> None:  # on the vote thread: the statistics are not mid-update
             state = ServerState(flat, round_index, engine.state_dict(), members, totals, seconds)
-            save_server_state(checkpointing.out_dir, run, state, checkpointing.serving)
+            save_server_state(
+                checkpointing.out_dir, run, state, checkpointing.serving, checkpointing.asynchrony
+            )
 
         started = time.perf_counter()
         try:

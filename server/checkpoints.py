@@ -22,12 +22,13 @@ field first (server/checkpoint_checks.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.async_config import AsyncConfig
 from common.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from common.config import (
     ConfigError,
@@ -60,8 +61,10 @@ def save_server_state(
     run: RunConfig,
     state: ServerState,
     serving: dict[str, Any] | None = None,
+    asynchrony: AsyncConfig | None = None,
 ) -> Path:
-    """Write the checkpoint; `serving` (server/settings.py) records how the server served."""
+    """Write the checkpoint; `serving` (server/settings.py) records how the server served,
+    `asynchrony` an asynchronous run's settings (its `aggregator` is then the AsyncModel's)."""
     path = checkpoint_path(out_dir)
     arrays = {AGGREGATOR + name: array for name, array in state.aggregator.items()}
     meta = {
@@ -72,6 +75,8 @@ def save_server_state(
     }
     if serving is not None:
         meta["server"] = serving
+    if asynchrony is not None and asynchrony.enabled:
+        meta["asynchrony"] = asdict(asynchrony)
     save_checkpoint(path, Checkpoint(flat=state.flat, round=state.round, arrays=arrays, meta=meta))
     return path
 
@@ -97,9 +102,12 @@ def read_checkpoint(out_dir: str | Path) -> tuple[Checkpoint, RunConfig]:
     return ckpt, run
 
 
-def load_server_state(out_dir: str | Path, run: RunConfig, num_params: int) -> ServerState:
-    """The state checkpointed in out_dir for this very run (a model of `num_params`),
-    every field checked; ConfigError otherwise, before anything on disk is touched."""
+def load_server_state(
+    out_dir: str | Path, run: RunConfig, num_params: int, asynchrony: AsyncConfig | None = None
+) -> ServerState:
+    """The state checkpointed in out_dir for this very run (a model of `num_params`;
+    asynchronous with `asynchrony`'s settings), every field checked; ConfigError
+    otherwise, before anything on disk is touched."""
     ckpt, theirs = read_checkpoint(out_dir)
     differ = config_differences(run, theirs)
     if differ:
@@ -107,7 +115,7 @@ def load_server_state(out_dir: str | Path, run: RunConfig, num_params: int) -> S
             f"{checkpoint_path(out_dir)} belongs to a run with other settings "
             f"({', '.join(differ)}); resume it with its own settings, or use another --out"
         )
-    check_state(checkpoint_path(out_dir), ckpt, run, num_params)
+    check_state(checkpoint_path(out_dir), ckpt, run, num_params, asynchrony or AsyncConfig())
     n = len(AGGREGATOR)
     return ServerState(
         flat=ckpt.flat,
@@ -124,9 +132,10 @@ class Checkpointing:
     """The coordinator's checkpoint policy: where, how often, and who the members are."""
 
     out_dir: str
-    every: int  # rounds between checkpoints; 0: only when asked (SIGTERM)
+    every: int  # rounds (async: updates) between checkpoints; 0: only when asked (SIGTERM)
     members: Callable[[], list[dict[str, Any]]]  # Membership.snapshot
     serving: dict[str, Any] | None = None  # server/settings.py: how this server serves
+    asynchrony: AsyncConfig | None = None  # an asynchronous run's settings
 
     def due(self, next_round: int) -> bool:
         return self.every > 0 and next_round % self.every == 0

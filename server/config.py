@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.async_config import AsyncConfig, check_async_run
 from common.config import RunConfig, WireConfig, require
 from common.flags import joined, setting, word_tuple
 
@@ -30,6 +31,8 @@ def _show_deadline(seconds: float | None) -> str:
 class ServerConfig:
     run: RunConfig = field(default_factory=RunConfig)
     wire: WireConfig = field(default_factory=WireConfig)
+    # --async: every update applied as it arrives (server/async_coordinator.py); off: rounds
+    asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
     # loopback by default; "0.0.0.0" to serve other machines
     host: str = setting(
         "127.0.0.1", flag="--host", help="address to bind; 0.0.0.0 serves other machines"
@@ -113,6 +116,7 @@ class ServerConfig:
             f"--round-deadline must be >= 0 seconds, got {self.round_deadline_s}",
         )
         require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
+        check_async_run(self.asynchrony, self.run)
         require(
             not (self.resume and self.overwrite),
             "--resume continues the run in its directory and --overwrite discards it: give one",

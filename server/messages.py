@@ -10,14 +10,17 @@ included), which the coordinator adds to the round's bytes_down.
 from __future__ import annotations
 
 import grpc
+import numpy as np
 
 from common.codecs import Codec
 from common.proto import signfed_pb2 as pb
-from common.wire import decision_messages, messages_size, round_start, wire_size
+from common.wire import decision_messages, messages_size, model_chunks, round_start, wire_size
 from server.outcome import Outcome
 
 # Rejected.code of a late vote: the same number a client would see as a gRPC status.
 DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+# ... and of an asynchronous update older than --max-staleness versions
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 
 _PROTO_OUTCOME = {
     Outcome.FINISHED: pb.FINISHED,
@@ -57,9 +60,22 @@ class Outgoing:
         )
         return message, wire_size(message)
 
-    def rejected(self, round_index: int, reason: str) -> tuple[pb.ServerMessage, int]:
-        """A vote that came after its round closed: not an error, the stream goes on."""
-        message = pb.ServerMessage(
-            rejected=pb.Rejected(round=round_index, code=DEADLINE_EXCEEDED, reason=reason)
-        )
+    def rejected(
+        self, round_index: int, reason: str, code: int = DEADLINE_EXCEEDED
+    ) -> tuple[pb.ServerMessage, int]:
+        """A vote that came after its round closed, or (asynchronous runs) an update too
+        stale to apply: not an error, the stream goes on."""
+        rejected = pb.Rejected(round=round_index, code=code, reason=reason)
+        message = pb.ServerMessage(rejected=rejected)
         return message, wire_size(message)
+
+    def model(
+        self, version: int, flat: np.ndarray, model_digest: bytes, chunk_bytes: int, final: bool
+    ) -> tuple[list[pb.ServerMessage], int]:
+        """Asynchronous runs: the model x^version to train from (or, `final`, to hold)."""
+        chunks = model_chunks(version, flat.tobytes(), flat.size, model_digest, chunk_bytes)
+        messages = []
+        for chunk in chunks:
+            chunk.final = final
+            messages.append(pb.ServerMessage(model=chunk))
+        return messages, messages_size(messages)

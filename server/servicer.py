@@ -12,8 +12,9 @@ from common.proto import signfed_pb2_grpc as pb_grpc
 from common.run_settings import run_settings
 from common.wire import model_chunks
 from server import stream
+from server.async_coordinator import AsyncCoordinator
 from server.auth import TokenVerifier
-from server.coordinator import RoundCoordinator
+from server.coordinators import Coordinator
 from server.errors import DeadlineExceeded, ProtocolError
 from server.membership import Membership
 
@@ -23,7 +24,7 @@ ATTACH_TIMEOUT_S = 30.0  # a Train stream must say who it is within this long
 class ParameterServer(pb_grpc.ParameterServerServicer):
     def __init__(
         self,
-        coordinator: RoundCoordinator,
+        coordinator: Coordinator,
         membership: Membership,
         verifier: TokenVerifier | None = None,
     ) -> None:
@@ -31,7 +32,10 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
         self.membership = membership
         self.verifier = verifier  # the interceptor checked the token; here: whose it is
         self.settings = run_settings(
-            coordinator.run, coordinator.wire, coordinator.master.num_params
+            coordinator.run,
+            coordinator.wire,
+            coordinator.master.num_params,
+            coordinator.asynchrony if isinstance(coordinator, AsyncCoordinator) else None,
         )
 
     def _proven_name(self, context: grpc.aio.ServicerContext) -> str:

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from common.proto import signfed_pb2 as pb
 from common.wire import PayloadError, Reassembler, wire_size
-from server.coordinator import RoundCoordinator
+from server.async_coordinator import AsyncCoordinator
+from server.coordinators import Coordinator
 from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
 from server.links import Link
 from server.membership import Membership
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def attach_stream(
     first: pb.ClientMessage,
-    coordinator: RoundCoordinator,
+    coordinator: Coordinator,
     membership: Membership,
     proven: str = "",
 ) -> Link:
@@ -40,7 +41,7 @@ def attach_stream(
 
 
 async def read_messages(
-    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: RoundCoordinator
+    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: Coordinator
 ) -> ProtocolError | None:
     """Feed the coordinator until the client closes; returns the error that ended it."""
     engine, wire = coordinator.engine, coordinator.wire
@@ -58,7 +59,11 @@ async def read_messages(
                     )
                 except PayloadError as exc:
                     raise InvalidArgument(str(exc)) from None
-                if row is not None:
+                if row is None:
+                    continue
+                if isinstance(coordinator, AsyncCoordinator):  # u.round: its base version
+                    coordinator.receive(link, u.round, u.sequence, row)
+                else:
                     coordinator.vote(link, u.round, row)
             elif kind == "goodbye":
                 coordinator.goodbye(link, message.goodbye.model_digest)
@@ -76,7 +81,7 @@ async def read_messages(
 
 
 async def serve(
-    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: RoundCoordinator
+    link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: Coordinator
 ) -> AsyncIterator[pb.ServerMessage]:
     """Yield this link's outgoing messages; raises the ProtocolError that ended it."""
     reader = asyncio.create_task(read_messages(link, requests, coordinator))

@@ -123,6 +123,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     flags.add_flags(parser.add_argument_group("security (README: Security)"), ServerConfig,
                     only=_SECURITY)  # fmt: skip
+    flags.add_flags(parser.add_argument_group("asynchronous training"), AsyncConfig)
 
 
 def add_overwrite_option(group: Any) -> None:

@@ -5,6 +5,8 @@
 - The server settings (host, port, deadline, wire limits...) are the checkpoint's where
   none is given; a given one wins, and the change is logged (server/settings.py).
 - Security settings must be given again, the same (server/settings.py).
+- An asynchronous run's settings (--async ...) are the checkpoint's where none is given;
+  given ones must agree with it (server/checkpoint_checks.py).
 
 "Given" means present on the command line or in the environment, whatever its value:
 `--checkpoint-every 50` overrides a checkpoint's 10 even though 50 is the default.
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Sequence, Set
 from dataclasses import replace
 
 from common import flags
+from common.async_config import AsyncConfig
 from common.config import ConfigError, RunConfig, WireConfig, config_differences
 from server.checkpoints import read_checkpoint
 from server.config import ServerConfig
@@ -32,7 +35,15 @@ def resumed_config(config: ServerConfig, args: argparse.Namespace, given: Set[st
     run = _resumed_run(config.out_dir, theirs, args, given)
     # Run flags name no ServerConfig field: all of `given` can go.
     serving_given = server_fields(given)
-    return resumed_serving(replace(config, run=run), ckpt.meta.get("server"), serving_given)
+    asynchrony = config.asynchrony  # given flags stand (the checkpoint's checks compare)
+    saved = ckpt.meta.get("asynchrony")
+    if saved and not any(f.startswith("asynchrony.") for f in serving_given):
+        try:
+            asynchrony = AsyncConfig(**saved)
+        except (TypeError, ConfigError) as exc:
+            raise ConfigError(f"--resume {config.out_dir}: asynchrony: {exc}") from None
+    resumed = replace(config, run=run, asynchrony=asynchrony)
+    return resumed_serving(resumed, ckpt.meta.get("server"), serving_given)
 
 
 def server_fields(dests: Iterable[str]) -> set[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from common.async_config import AsyncConfig
+from common.async_config import AsyncConfig, check_async_run
 from common.attack_config import AttackConfig
 from common.config import RunConfig, WireConfig, require
 from common.flags import setting
@@ -77,23 +77,7 @@ class SimulationConfig:
 
     def _check_async(self) -> None:
         run, mode = self.run, self.asynchrony.mode
-        require(
-            run.aggregator.algorithm == "fedavg",
-            f"--async {mode} trains locally: it needs --algorithm fedavg, "
-            f"got {run.aggregator.algorithm}",
-        )
-        require(
-            run.update_encoding in ("", "float32"),
-            f"--async {mode} sends float32 models or deltas; drop --update-encoding",
-        )
-        require(
-            run.clients_per_round == 0,
-            f"--async {mode}: every client trains at its own pace; drop --clients-per-round",
-        )
-        require(
-            run.lr_schedule == "constant",
-            f"--async {mode} has no rounds to schedule the lr by; use --lr-schedule constant",
-        )
+        check_async_run(self.asynchrony, run)
         require(self.attack.attack == "none", f"--async {mode} runs without --attack (yet)")
         require(
             self.clock.straggler < run.num_clients,

@@ -46,7 +46,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes", "async_mode")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class RunSettings(_message.Message):
     WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     CLIENTS_PER_ROUND_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZES_FIELD_NUMBER: _ClassVar[int]
+    ASYNC_MODE_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -91,7 +92,8 @@ class RunSettings(_message.Message):
     weight_decay: float
     clients_per_round: int
     batch_sizes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
+    async_mode: str
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ..., async_mode: _Optional[str] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")
@@ -118,7 +120,7 @@ class Attach(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ...) -> None: ...
 
 class Update(_message.Message):
-    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "data", "encoding")
+    __slots__ = ("round", "num_coords", "offset", "last", "crc32", "data", "encoding", "sequence")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     NUM_COORDS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +128,7 @@ class Update(_message.Message):
     CRC32_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     round: int
     num_coords: int
     offset: int
@@ -133,7 +136,8 @@ class Update(_message.Message):
     crc32: int
     data: bytes
     encoding: Encoding
-    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., data: _Optional[bytes] = ..., encoding: _Optional[_Union[Encoding, str]] = ...) -> None: ...
+    sequence: int
+    def __init__(self, round: _Optional[int] = ..., num_coords: _Optional[int] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., data: _Optional[bytes] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class Goodbye(_message.Message):
     __slots__ = ("model_digest",)
@@ -200,16 +204,18 @@ class Rejected(_message.Message):
     def __init__(self, round: _Optional[int] = ..., reason: _Optional[str] = ..., code: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("start", "decision", "stop", "rejected")
+    __slots__ = ("start", "decision", "stop", "rejected", "model")
     START_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     start: RoundStart
     decision: Decision
     stop: Stop
     rejected: Rejected
-    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ...) -> None: ...
+    model: ModelChunk
+    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., model: _Optional[_Union[ModelChunk, _Mapping]] = ...) -> None: ...
 
 class FetchModelRequest(_message.Message):
     __slots__ = ("client_id", "session")
@@ -220,20 +226,22 @@ class FetchModelRequest(_message.Message):
     def __init__(self, client_id: _Optional[int] = ..., session: _Optional[bytes] = ...) -> None: ...
 
 class ModelChunk(_message.Message):
-    __slots__ = ("round", "num_params", "offset", "data", "last", "model_digest")
+    __slots__ = ("round", "num_params", "offset", "data", "last", "model_digest", "final")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     NUM_PARAMS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
     round: int
     num_params: int
     offset: int
     data: bytes
     last: bool
     model_digest: bytes
-    def __init__(self, round: _Optional[int] = ..., num_params: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., last: _Optional[bool] = ..., model_digest: _Optional[bytes] = ...) -> None: ...
+    final: bool
+    def __init__(self, round: _Optional[int] = ..., num_params: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., last: _Optional[bool] = ..., model_digest: _Optional[bytes] = ..., final: _Optional[bool] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ()

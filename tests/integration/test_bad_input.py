@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.codecs import get_codec
-from common.config import AggregatorConfig, WireConfig
+from common.config import PROTOCOL_VERSION, AggregatorConfig, WireConfig
 from common.proto import signfed_pb2 as pb
 from common.ternary import ternary_row
 from tests.integration.raw import admit
@@ -122,7 +122,7 @@ def test_an_old_client_is_told_to_upgrade(start_server: Any, raw_client: Any) ->
         client.join(version="signfed.v1")  # the sign-only protocol before typed payloads
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "'signfed.v1' is not supported" in info.value.details()
-    assert "signfed.v3" in info.value.details() and "upgrade the client" in info.value.details()
+    assert PROTOCOL_VERSION in info.value.details() and "upgrade the client" in info.value.details()
 
 
 def test_broken_stream_leaves_the_cohort_and_keeps_its_statistics(
