@@ -64,6 +64,7 @@ def last_line(log_path: Path) -> str:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from common.async_config import check_async_run
     from common.data import check_available
     from server.run_dir import LOCAL_LOGS, start_fresh
 
@@ -71,6 +72,8 @@ def run_local(args: argparse.Namespace) -> int:
     sizes = [run.batch_size_for(i) for i in range(run.num_clients)]
     wire = options.wire_config(args)
     attack = options.attack_config(args)  # every client gets it; the seeded ids attack
+    asynchrony = options.async_config(args)  # the server's alone: clients learn the mode
+    check_async_run(asynchrony, run)
     out = Path(args.out)
     # Before anything starts: 1 + M processes would each fail on a missing dataset.
     check_available(run.dataset, args.data_dir)
@@ -81,10 +84,13 @@ def run_local(args: argparse.Namespace) -> int:
         "server", *options.run_flags(run, wire), "--host", "127.0.0.1", "--port", "0",
         "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
         "--threads", str(args.server_threads), *(["--overwrite"] if args.overwrite else []),
+        *flags.to_argv(asynchrony),
     ]  # fmt: skip
     print(
         f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
-        f"{run.aggregator.algorithm} on {run.dataset}/{run.model}, {run.rounds} rounds -> {out}"
+        f"{run.aggregator.algorithm}{f' ({asynchrony.mode})' if asynchrony.enabled else ''} on "
+        f"{run.dataset}/{run.model}, {run.rounds} {'updates' if asynchrony.enabled else 'rounds'} "
+        f"-> {out}"
     )
     server = spawn(server_argv, out / "server.log")
     clients: list[subprocess.Popen[bytes]] = []
@@ -126,8 +132,9 @@ def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
         return server_code if server_code > 0 else 1  # killed by a signal (< 0): 1
     s = json.loads(summary_path.read_text())
     accuracy = s["final_accuracy"]
+    steps = "updates" if s.get("asynchrony") else "rounds"  # what --rounds counted
     print(
-        f"done: {s['rounds']} rounds  final accuracy "
+        f"done: {s['rounds']} {steps}  final accuracy "
         f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  "
         f"{s['total_bytes']:,} B on the wire ({s['compression']:.1f}x less than float32)  "
         f"replicas identical: {s['replicas_identical']}"

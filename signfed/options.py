@@ -147,6 +147,7 @@ def add_local_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--server-threads", 2, "torch threads for the server's evaluation", type=int)
     add_overwrite_option(g)
     flags.add_flags(g, ServerConfig, only=("data_dir",))
+    flags.add_flags(parser.add_argument_group("asynchronous training"), AsyncConfig)
 
 
 def add_token_options(parser: argparse.ArgumentParser) -> None:
@@ -239,6 +240,10 @@ def _out_dir(args: argparse.Namespace) -> str:
     if args.out not in (env_default("--out", ServerConfig().out_dir), args.resume):
         raise ConfigError(f"--resume {args.resume} continues in that directory; drop --out")
     return str(args.resume)
+
+
+def async_config(args: argparse.Namespace) -> AsyncConfig:
+    return flags.build(AsyncConfig, args)
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:

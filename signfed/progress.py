@@ -28,8 +28,11 @@ class Progress:
             return
         accuracy = f"  accuracy {r['accuracy']:.4f}" if "accuracy" in r else ""
         if "version" in r:  # an asynchronous run: one record per update
+            # simulated on the virtual clock, or served in wall seconds
+            when = f"virtual {r['virtual_seconds']:9.1f}s" if "virtual_seconds" in r else (
+                f"{r['seconds']:8.1f}s")  # fmt: skip
             line = (
-                f"update {t + 1:>5}/{self.rounds}  virtual {r['virtual_seconds']:9.1f}s  "
+                f"update {t + 1:>5}/{self.rounds}  {when}  "
                 f"version {r['version']:>5}  client {r['client']:>3}  staleness "
                 f"{r['staleness']:>3}  {r['status']:<8}{accuracy}"
             )

@@ -201,3 +201,17 @@ def test_kill_9_and_resume_loses_no_applied_update(tmp_path: Path) -> None:
     assert summary["versions"] == 50
     # and the model is what the recorded updates make, retrained in that order
     assert _replay(tmp_path, argv, out / "metrics.jsonl")["model_digest"] == summary["model_digest"]
+
+
+def test_a_local_cluster_trains_asynchronously(tmp_path: Path) -> None:
+    out = tmp_path / "local"
+    done = subprocess.run(
+        [sys.executable, "-m", "signfed.cli", "local", *DIGITS, "--async", "fedbuff",
+         "--buffer-size", "3", "--rounds", "30", "--eval-every", "10", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fedavg (fedbuff) on digits/mlp, 30 updates" in done.stdout
+    assert "done: 30 updates" in done.stdout and "replicas identical: True" in done.stdout
+    summary = _summary(out)
+    assert summary["asynchrony"]["mode"] == "fedbuff" and summary["versions"] == 10
