@@ -46,7 +46,7 @@ from server.master import MasterModel
 from server.messages import FAILED_PRECONDITION, Outgoing
 from server.metrics import MetricsSink
 from server.outcome import Outcome
-from server.phase import Phase, PhaseMachine
+from server.phase import Phase, Phased, PhaseMachine
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ MAX_BACKLOG = 64  # as the round coordinator's: a client that does not read is c
 GOODBYE_TIMEOUT_S = 10.0
 
 
-class AsyncCoordinator:
+class AsyncCoordinator(Phased):
     def __init__(
         self,
         *,
@@ -112,19 +112,7 @@ class AsyncCoordinator:
         log.info("resumed from a checkpoint at update %d (version %d)", state.round,
                  self.model.version)  # fmt: skip
 
-    @property
-    def phase(self) -> Phase:
-        return self._machine.phase
-
-    @property
-    def state(self) -> str:
-        return self.phase.status
-
     # ---- membership ---------------------------------------------------------------
-
-    def refuse_if_done(self) -> None:
-        if self.phase is Phase.DONE:
-            raise Unavailable("the run has finished; nothing left to train")
 
     def holds_stream(self, client_id: int) -> bool:
         return client_id in self.cohort or client_id in self.pending

@@ -9,7 +9,6 @@ the version it was trained from.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +16,7 @@ from typing import Any
 import numpy as np
 
 from server.async_model import Arrival, AsyncModel
-from server.records import RoundRecords
-
-log = logging.getLogger(__name__)
+from server.records import RoundRecords, evaluated
 
 
 def update_record(
@@ -45,20 +42,11 @@ def update_record(
 class AsyncRecords(RoundRecords):
     """Records in update order, each once its evaluation (if any) is done."""
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self.metrics.round(record, num_params=self.num_params)
-        log.info(
-            "update %d  client %d  from v%d  %s -> v%d  up %d B  down %d B%s",
-            record["round"],
-            record["client"],
-            record["base_version"],
-            record["status"],
-            record["version"],
-            record["bytes_up"],
-            record["bytes_down"],
-            f"  accuracy {record['accuracy']:.4f}  loss {record['loss']:.4f}"
-            if "accuracy" in record
-            else "",
+    def describe(self, record: dict[str, Any]) -> str:
+        return (
+            f"update {record['round']}  client {record['client']}  from "
+            f"v{record['base_version']}  {record['status']} -> v{record['version']}  "
+            f"up {record['bytes_up']} B  down {record['bytes_down']} B{evaluated(record)}"
         )
 
 

@@ -43,7 +43,7 @@ from server.master import MasterModel
 from server.messages import Outgoing
 from server.metrics import MetricsSink
 from server.outcome import Outcome
-from server.phase import Phase, PhaseMachine
+from server.phase import Phase, Phased, PhaseMachine
 from server.records import RoundRecords
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ MAX_BACKLOG = 64  # messages queued for a client that does not read: beyond, it 
 GOODBYE_TIMEOUT_S = 10.0  # how long to wait for final digests after the last round
 
 
-class RoundCoordinator:
+class RoundCoordinator(Phased):
     def __init__(
         self,
         *,
@@ -119,22 +119,7 @@ class RoundCoordinator:
         self._ledger.seconds_before = state.seconds
         log.info("resumed from a checkpoint at round %d", state.round)
 
-    @property
-    def phase(self) -> Phase:
-        """Read-only: every change goes through the machine's transition table."""
-        return self._machine.phase
-
-    @property
-    def state(self) -> str:
-        return self.phase.status
-
     # ---- membership of the cohort ------------------------------------------------
-
-    def refuse_if_done(self) -> None:
-        """UNAVAILABLE once the run is over: a Join then would only fail at Attach, and
-        a client must not take a finished run for one it can rejoin."""
-        if self.phase is Phase.DONE:
-            raise Unavailable("the run has finished; nothing left to train")
 
     def holds_stream(self, client_id: int) -> bool:
         """Whether `client_id` has a live Train stream (admitted or waiting to enter)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 import logging
 
+from server.errors import Unavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -71,3 +73,25 @@ class PhaseMachine:
             )
         log.debug("phase %s -> %s", self._phase.name, to.name)
         self._phase = to
+
+
+class Phased:
+    """Where a coordinator's run is, as Status, Join and Attach ask it (both
+    coordinators: rounds and asynchronous)."""
+
+    _machine: PhaseMachine
+
+    @property
+    def phase(self) -> Phase:
+        """Read-only: every change goes through the machine's transition table."""
+        return self._machine.phase
+
+    @property
+    def state(self) -> str:
+        return self.phase.status
+
+    def refuse_if_done(self) -> None:
+        """UNAVAILABLE once the run is over: a Join then would only fail at Attach, and
+        a client must not take a finished run for one it can rejoin."""
+        if self.phase is Phase.DONE:
+            raise Unavailable("the run has finished; nothing left to train")

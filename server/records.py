@@ -61,14 +61,19 @@ class RoundRecords:
     def _write(self, record: dict[str, Any]) -> None:
         self.metrics.round(record, num_params=self.num_params)
         # The coordinator's logger: the one INFO line per round a person watches.
-        logging.getLogger("server.coordinator").info(
-            "round %d  clients %d  up %d B  down %d B  vote %.1f ms%s",
-            record["round"],
-            record["clients"],
-            record["bytes_up"],
-            record["bytes_down"],
-            record["aggregate_ms"],
-            f"  accuracy {record['accuracy']:.4f}  loss {record['loss']:.4f}"
-            if "accuracy" in record
-            else "",
+        logging.getLogger("server.coordinator").info("%s", self.describe(record))
+
+    def describe(self, record: dict[str, Any]) -> str:
+        """The log line of one record."""
+        return (
+            f"round {record['round']}  clients {record['clients']}  up {record['bytes_up']} B  "
+            f"down {record['bytes_down']} B  vote {record['aggregate_ms']:.1f} ms"
+            f"{evaluated(record)}"
         )
+
+
+def evaluated(record: dict[str, Any]) -> str:
+    """'  accuracy 0.9123  loss 0.2810' for an evaluated record, else ''."""
+    if "accuracy" not in record:
+        return ""
+    return f"  accuracy {record['accuracy']:.4f}  loss {record['loss']:.4f}"
