@@ -28,15 +28,16 @@ def evaluations(metrics_path: Path) -> list[tuple[int, float]]:
     return found
 
 
-def accuracy_line(points: list[tuple[int, float]]) -> str:
-    """'accuracy: best 0.9553 (round 299), last third mean 0.9546 (2 evaluations)'."""
+def accuracy_line(points: list[tuple[int, float]], step: str = "round") -> str:
+    """'accuracy: best 0.9553 (round 299), last third mean 0.9546 (2 evaluations)';
+    `step`: what a record counts ("update" in an asynchronous run)."""
     if not points:
         return "accuracy: no evaluation"
     best_round, best = max(points, key=lambda p: (p[1], -p[0]))
     last = max(r for r, _ in points)
     tail = [a for r, a in points if in_tail(r, last, TAIL_FRACTION)] or [points[-1][1]]
     return (
-        f"accuracy: best {best:.4f} (round {best_round}), last third mean "
+        f"accuracy: best {best:.4f} ({step} {best_round}), last third mean "
         f"{statistics.fmean(tail):.4f} ({len(tail)} evaluation{'s' * (len(tail) != 1)})"
     )
 
@@ -70,4 +71,5 @@ def report_lines(out: Path) -> list[str]:
     drawn = draw_curve(points, curve, title)
     where = f"metrics: {out}/metrics.jsonl  summary: {out}/summary.json"
     where += f"  curve: {curve}" if drawn else "  (no curve: matplotlib is not installed)"
-    return [accuracy_line(points), where]
+    step = "update" if summary.get("asynchrony") else "round"
+    return [accuracy_line(points, step), where]

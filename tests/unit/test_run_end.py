@@ -22,6 +22,8 @@ def test_best_and_the_last_third() -> None:
         "accuracy: best 0.7000 (round 19)"
     )
     assert accuracy_line([]) == "accuracy: no evaluation"
+    # an asynchronous run's records count updates
+    assert accuracy_line(POINTS, "update").startswith("accuracy: best 0.9553 (update 299)")
 
 
 def test_report_lines_draw_the_curve(tmp_path: Path) -> None:
