@@ -237,11 +237,13 @@ def write_port_file(path: str, port: int) -> None:
 
 
 def async_fields(coordinator: Coordinator) -> dict[str, Any]:
-    """summary.json's "asynchrony" (None for rounds) and an asynchronous run's versions,
-    as the simulation writes them."""
+    """An asynchronous run's summary.json keys beside the common ones (as the
+    simulation's: its settings, "clock" None as a server's time is real, its versions);
+    a run of rounds has none, as a simulated one without a clock."""
     if not isinstance(coordinator, AsyncCoordinator):
-        return {"asynchrony": None}
-    return {"asynchrony": asdict(coordinator.asynchrony), "versions": coordinator.model.version}
+        return {}
+    asynchrony = asdict(coordinator.asynchrony)
+    return {"asynchrony": asynchrony, "clock": None, "versions": coordinator.model.version}
 
 
 SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s
