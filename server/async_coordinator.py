@@ -98,7 +98,8 @@ class AsyncCoordinator(Phased):
             elapsed=self.elapsed,
         )
         self._updates: asyncio.Queue[tuple[Link, int, int, np.ndarray]] = asyncio.Queue()
-        self._waiting: set[int] = set()  # clients with an update queued: one at a time
+        # streams with an update queued: one at a time (a rejoin's new stream is another)
+        self._waiting: set[Link] = set()
         self._taker: asyncio.Task[None] | None = None
         self._busy = asyncio.Lock()  # held while one update is taken, end to end
         self._model_cache: tuple[int, list[Any], int] | None = None  # (version, msgs, size)
@@ -167,20 +168,20 @@ class AsyncCoordinator(Phased):
                 f"update from client {link.client_id} claims version {base_version}; this "
                 f"server has versions 0..{self.model.version}: resync with FetchModel"
             )
-        if link.client_id in self._waiting:
+        if link in self._waiting:
             raise FailedPrecondition(
                 f"client {link.client_id} sent a second update before the model its first "
                 "led to: one update per model received"
             )
-        self._waiting.add(link.client_id)
+        self._waiting.add(link)
         self._updates.put_nowait((link, base_version, sequence, row))
 
     async def _take_updates(self) -> None:
         try:
-            while True:
+            while self.phase is not Phase.DONE:  # the last update's take ends the run
                 link, base, sequence, row = await self._updates.get()
                 async with self._busy:
-                    self._waiting.discard(link.client_id)
+                    self._waiting.discard(link)
                     if self.phase is not Phase.OPEN:
                         continue  # suspended: not applied, and nobody is told it was
                     await self._take(link, base, sequence, row)
