@@ -101,8 +101,9 @@ def test_a_straggler_holds_up_nobody_and_a_stale_update_is_rejected(tmp_path: Pa
     records = read_metrics(out)
     slow = [n for n, r in enumerate(records) if r["client"] == 2]
     assert len(slow) >= 2, "the straggler must send twice: raise --rounds"
-    # Nobody waits for it: the others' updates go on between any two of its own.
-    assert slow[0] >= 10 and all(b - a >= 10 for a, b in pairwise(slow)), slow
+    # Nobody waits for it: the others' updates go on between any two of its own (its
+    # first comes early or late as the processes start, on a loaded machine too).
+    assert all(b - a >= 10 for a, b in pairwise(slow)), slow
     assert len(records) - len(slow) >= 10 * len(slow)
     # Each of its updates is more than 3 versions old: rejected, nothing applied...
     for n in slow:
