@@ -139,7 +139,8 @@ class AsyncCoordinator(Phased):
         return link
 
     def detach(self, link: Link) -> None:
-        """The stream ended: an update it sent and the server has not taken is lost."""
+        """The stream ended: an update it had sent in full is still taken (its record
+        says so); one it was training or still sending is lost."""
         for members in (self.cohort, self.pending):
             if members.get(link.client_id) is link:
                 del members[link.client_id]
