@@ -38,6 +38,7 @@ from server.async_records import AsyncProgress, AsyncRecords, update_record
 from server.checkpointer import Checkpointer
 from server.checkpoints import Checkpointing, ServerState
 from server.cohort import Cohort
+from server.coordinator import GOODBYE_TIMEOUT_S, MAX_BACKLOG
 from server.engine import RoundEngine
 from server.errors import FailedPrecondition, InvalidArgument, Unavailable
 from server.goodbyes import Goodbyes
@@ -49,9 +50,6 @@ from server.outcome import Outcome
 from server.phase import Phase, Phased, PhaseMachine
 
 log = logging.getLogger(__name__)
-
-MAX_BACKLOG = 64  # as the round coordinator's: a client that does not read is cut off
-GOODBYE_TIMEOUT_S = 10.0
 
 
 class AsyncCoordinator(Phased):
