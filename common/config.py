@@ -22,7 +22,7 @@ from common.flags import int_tuple, joined, setting
 from common.sampling import participants
 from common.schedule import LR_SCHEDULES, learning_rate_at
 
-PROTOCOL_VERSION = "signfed.v4"  # v4: asynchronous runs (async_mode, Update.sequence, model)
+PROTOCOL_VERSION = "signfed.v5"  # v5: split learning (split_variant, cut_layer, SplitTensor)
 CODECS = available_codecs()
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")

@@ -200,6 +200,20 @@ class Reassembler:
         encoding: int,
     ) -> np.ndarray | None:
         """Add one chunk; returns the decoded row (codec's form) once the last chunk is in."""
+        payload = self.add_bytes(round_index, num_coords, offset, data, last, crc32, encoding)
+        return None if payload is None else self.codec.decode(payload, self.num_coords)
+
+    def add_bytes(
+        self,
+        round_index: int,
+        num_coords: int,
+        offset: int,
+        data: bytes,
+        last: bool,
+        crc32: int,
+        encoding: int,
+    ) -> bytes | None:
+        """`add`, returning the payload's bytes (checksummed, not yet decoded)."""
         if encoding != self.codec.wire_id:
             raise PayloadError(
                 f"payload in encoding {encoding}, this run's is {self.codec.name} "
@@ -238,7 +252,7 @@ class Reassembler:
                 f"checksum mismatch: payload CRC-32 {checksum(payload):#010x}, "
                 f"message says {crc32:#010x}"
             )
-        return self.codec.decode(payload, self.num_coords)
+        return payload
 
 
 def model_chunks(

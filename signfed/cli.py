@@ -115,6 +115,10 @@ def _simulate(args: argparse.Namespace) -> int:
         from signfed.async_replay import run_async
 
         s = run_async(config, Progress(run.rounds))
+    elif config.split_run:
+        from signfed.split_simulation import SplitSimulation
+
+        s = SplitSimulation(config).run_all(Progress(run.rounds))
     else:
         s = Simulation(config).run_all(Progress(run.rounds))
     accuracy = s["final_accuracy"]

@@ -19,6 +19,7 @@ from typing import Any
 from client.config import ClientConfig
 from common import algorithms, flags
 from common.async_config import AsyncConfig
+from common.split_config import SPLIT, SplitConfig
 from common.attack_config import AttackConfig
 from common.batch_plan import plan_batch_sizes
 from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
@@ -74,8 +75,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         type=int,
     )
     a = parser.add_argument_group("aggregation")
-    # The registry's names (common/algorithms): every command runs every algorithm.
-    flags.add_flags(a, AggregatorConfig, choices={"algorithm": algorithms.available()})
+    # The registry's names (common/algorithms): every command runs every algorithm; and
+    # split learning, whose minibatch exchange is not a round algorithm's.
+    choices = {"algorithm": (*algorithms.available(), SPLIT)}
+    flags.add_flags(a, AggregatorConfig, choices=choices)
+    flags.add_flags(parser.add_argument_group("split learning (--algorithm split)"), SplitConfig)
 
 
 def add_attack_options(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from common.async_config import AsyncConfig, check_async_run
 from common.attack_config import AttackConfig
 from common.config import RunConfig, WireConfig, require
 from common.flags import setting
+from common.split_config import SPLIT, SplitConfig, check_split_run
 from signfed.clock import ClockConfig
 
 
@@ -41,6 +42,7 @@ class SimulationConfig:
     # --async: clients at their own pace on a virtual clock (signfed/async_simulation.py)
     asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     # another async run's order of arrivals instead of the clock's (signfed/async_replay.py)
     replay: str = setting(
         "",
@@ -61,10 +63,21 @@ class SimulationConfig:
         )
         if self.asynchrony.enabled:
             self._check_async()
+        check_split_run(self.split, self.run)
+        if self.split_run:
+            require(
+                not self.asynchrony.enabled and self.attack.attack == "none"
+                and not self.clock.virtual_clock,
+                "--algorithm split runs without --async, --attack or --virtual-clock (yet)",
+            )
         require(
             self.asynchrony.enabled or not self.replay,
             "--replay replays an asynchronous run: add --async fedasync or fedbuff",
         )
+
+    @property
+    def split_run(self) -> bool:
+        return self.run.aggregator.algorithm == SPLIT
 
     def timing_record(self) -> dict[str, Any]:
         """summary.json's "asynchrony" and "clock": the settings that shape a run beside

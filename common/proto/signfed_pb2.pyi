@@ -16,6 +16,14 @@ class Encoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BFLOAT16: _ClassVar[Encoding]
     TERNARY: _ClassVar[Encoding]
 
+class TensorKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TENSOR_KIND_UNSPECIFIED: _ClassVar[TensorKind]
+    ACTIVATIONS: _ClassVar[TensorKind]
+    CUT_GRADIENT: _ClassVar[TensorKind]
+    SERVER_OUTPUT: _ClassVar[TensorKind]
+    OUTPUT_GRADIENT: _ClassVar[TensorKind]
+
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
@@ -28,6 +36,11 @@ FLOAT32: Encoding
 FLOAT16: Encoding
 BFLOAT16: Encoding
 TERNARY: Encoding
+TENSOR_KIND_UNSPECIFIED: TensorKind
+ACTIVATIONS: TensorKind
+CUT_GRADIENT: TensorKind
+SERVER_OUTPUT: TensorKind
+OUTPUT_GRADIENT: TensorKind
 OUTCOME_UNSPECIFIED: Outcome
 FINISHED: Outcome
 INTERRUPTED: Outcome
@@ -46,7 +59,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes", "async_mode")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes", "async_mode", "split_variant", "cut_layer")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +83,8 @@ class RunSettings(_message.Message):
     CLIENTS_PER_ROUND_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZES_FIELD_NUMBER: _ClassVar[int]
     ASYNC_MODE_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_VARIANT_FIELD_NUMBER: _ClassVar[int]
+    CUT_LAYER_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -93,7 +108,9 @@ class RunSettings(_message.Message):
     clients_per_round: int
     batch_sizes: _containers.RepeatedScalarFieldContainer[int]
     async_mode: str
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ..., async_mode: _Optional[str] = ...) -> None: ...
+    split_variant: str
+    cut_layer: str
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ..., async_mode: _Optional[str] = ..., split_variant: _Optional[str] = ..., cut_layer: _Optional[str] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")
@@ -145,15 +162,45 @@ class Goodbye(_message.Message):
     model_digest: bytes
     def __init__(self, model_digest: _Optional[bytes] = ...) -> None: ...
 
+class SplitTensor(_message.Message):
+    __slots__ = ("round", "step", "kind", "shape", "encoding", "offset", "last", "crc32", "data", "labels", "loss", "channels_last")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    CRC32_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_LAST_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    step: int
+    kind: TensorKind
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    encoding: Encoding
+    offset: int
+    last: bool
+    crc32: int
+    data: bytes
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    loss: float
+    channels_last: bool
+    def __init__(self, round: _Optional[int] = ..., step: _Optional[int] = ..., kind: _Optional[_Union[TensorKind, str]] = ..., shape: _Optional[_Iterable[int]] = ..., encoding: _Optional[_Union[Encoding, str]] = ..., offset: _Optional[int] = ..., last: _Optional[bool] = ..., crc32: _Optional[int] = ..., data: _Optional[bytes] = ..., labels: _Optional[_Iterable[int]] = ..., loss: _Optional[float] = ..., channels_last: _Optional[bool] = ...) -> None: ...
+
 class ClientMessage(_message.Message):
-    __slots__ = ("attach", "update", "goodbye")
+    __slots__ = ("attach", "update", "goodbye", "tensor")
     ATTACH_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_FIELD_NUMBER: _ClassVar[int]
     attach: Attach
     update: Update
     goodbye: Goodbye
-    def __init__(self, attach: _Optional[_Union[Attach, _Mapping]] = ..., update: _Optional[_Union[Update, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+    tensor: SplitTensor
+    def __init__(self, attach: _Optional[_Union[Attach, _Mapping]] = ..., update: _Optional[_Union[Update, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., tensor: _Optional[_Union[SplitTensor, _Mapping]] = ...) -> None: ...
 
 class RoundStart(_message.Message):
     __slots__ = ("round", "model_digest")
@@ -204,18 +251,20 @@ class Rejected(_message.Message):
     def __init__(self, round: _Optional[int] = ..., reason: _Optional[str] = ..., code: _Optional[int] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("start", "decision", "stop", "rejected", "model")
+    __slots__ = ("start", "decision", "stop", "rejected", "model", "tensor")
     START_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    TENSOR_FIELD_NUMBER: _ClassVar[int]
     start: RoundStart
     decision: Decision
     stop: Stop
     rejected: Rejected
     model: ModelChunk
-    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., model: _Optional[_Union[ModelChunk, _Mapping]] = ...) -> None: ...
+    tensor: SplitTensor
+    def __init__(self, start: _Optional[_Union[RoundStart, _Mapping]] = ..., decision: _Optional[_Union[Decision, _Mapping]] = ..., stop: _Optional[_Union[Stop, _Mapping]] = ..., rejected: _Optional[_Union[Rejected, _Mapping]] = ..., model: _Optional[_Union[ModelChunk, _Mapping]] = ..., tensor: _Optional[_Union[SplitTensor, _Mapping]] = ...) -> None: ...
 
 class FetchModelRequest(_message.Message):
     __slots__ = ("client_id", "session")

@@ -1,0 +1,152 @@
+"""`signfed simulate --algorithm split`: a split run in one process, without gRPC.
+
+The networked run's pieces, called directly: each client's ClientSide
+(client/split_client.py) and the server's SplitRounds (server/split_rounds.py), the
+very object the coordinator runs, exchange the same Tensors the network carries, in
+the order the coordinator takes them (clients in id order; SplitFed's clients each have
+their own server part, so their interleaving on the network changes nothing). So the
+simulation ends at the same model, bit for bit, as `signfed local --algorithm split`,
+and counts as bytes the sizes of the messages the network would send (all but each
+stream's Attach, Goodbye and Stop).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from client.split_client import ClientSide
+from common.codecs import Codec, get_codec
+from common.data import Dataset, load_dataset
+from common.params import digest
+from common.proto import signfed_pb2 as pb
+from common.split_config import activation_encoding, gradient_encoding
+from common.split_model import USHAPED
+from common.split_tensor import tensor_size
+from common.wire import messages_size, model_chunks, update_messages
+from server.master import MasterModel
+from server.metrics import MetricsWriter
+from server.run_dir import RUN_FILES
+from server.split_records import split_record, split_summary
+from server.split_rounds import SplitRounds
+from signfed.progress import Progress
+from signfed.simulation_config import SimulationConfig
+
+log = logging.getLogger(__name__)
+
+
+def part_bytes(t: int, part: Any, chunk_bytes: int, float32: Codec) -> tuple[int, int]:
+    """(down, up): a client part sent as ServerMessage.model and returned as an Update."""
+    flat = part.tobytes()
+    down = messages_size(
+        pb.ServerMessage(model=c) for c in model_chunks(t, flat, part.size, digest(part), chunk_bytes)
+    )
+    return down, messages_size(update_messages(t, flat, float32, part.size, chunk_bytes))
+
+
+class SplitSimulation:
+    def __init__(self, config: SimulationConfig, dataset: Dataset | None = None) -> None:
+        run = config.run
+        self.config, self.run = config, run
+        self.out = Path(config.out_dir)
+        self.dataset = dataset or load_dataset(run.dataset, config.data_dir, seed=run.seed)
+        self.master = MasterModel(run, self.dataset)
+        self.encodings = (activation_encoding(run), gradient_encoding(run))
+        self.codecs = (get_codec(self.encodings[0]), get_codec(self.encodings[1]))
+        layer, variant = config.split.layer_for(run.model), config.split.variant
+        self.clients = [
+            ClientSide(
+                run, c, run.batch_size_for(c), self.dataset,
+                layer=layer, variant=variant, codecs=self.codecs,
+            )  # fmt: skip
+            for c in range(run.num_clients)
+        ]
+        self.rounds = SplitRounds(
+            run, self.dataset, layer=layer, variant=variant, codecs=self.codecs,
+            examples_of=lambda c: self.clients[c].num_examples,
+        )  # fmt: skip
+        self.rounds.load(self.master.flat, 0)
+        self._float32 = get_codec("float32")
+        self.client_seconds = 0.0  # compute on the clients' side, for the report
+        self.server_seconds = 0.0
+
+    def _turn(self, client: ClientSide, t: int) -> tuple[int, int, float]:
+        """One client's turn (or SplitFed round): (bytes up, bytes down, loss sum)."""
+        chunk = self.config.wire.chunk_bytes
+        part = self.rounds.start_turn(client.client_id, client.batch_size)
+        down, up = part_bytes(t, part, chunk, self._float32)
+        client.begin(part, t)
+        loss_sum = 0.0
+        while not client.done:
+            started = time.perf_counter()
+            sent = client.forward()
+            mid = time.perf_counter()
+            answer = self.rounds.take(client.client_id, sent)
+            done = time.perf_counter()
+            up += tensor_size(sent, self.codecs[0], chunk)
+            down += tensor_size(answer, self.codecs[1], chunk)
+            if client.variant == USHAPED:
+                sent = client.top(answer)
+                answer = self.rounds.take(client.client_id, sent)
+                up += tensor_size(sent, self.codecs[0], chunk)
+                down += tensor_size(answer, self.codecs[1], chunk)
+            last = time.perf_counter()
+            loss_sum += client.backward(answer)
+            self.server_seconds += done - mid
+            self.client_seconds += (mid - started) + (time.perf_counter() - last)
+        self.rounds.end_turn(client.client_id, client.part())
+        return up, down, loss_sum
+
+    def step(self, t: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        ids = self.run.drawn(t)
+        up = down = steps = 0
+        loss_sum, server_bytes = 0.0, 0
+        for c in ids:
+            u, d, loss = self._turn(self.clients[c], t)
+            up, down, loss_sum, steps = up + u, down + d, loss_sum + loss, steps + self.clients[c].steps
+            server_bytes = max(server_bytes, self.rounds.server_memory())
+        if self.rounds.parallel:  # every SplitFed client held its server part at once
+            server_bytes *= len(ids)
+        flat = self.rounds.close()
+        self.master.commit(flat, t + 1)
+        record = split_record(
+            t, clients=len(ids), bytes_up=up, bytes_down=down,
+            seconds=time.perf_counter() - self._started, round_ms=(time.perf_counter() - started) * 1e3,
+            train_loss=loss_sum / max(1, steps), steps=steps, server_bytes=server_bytes,
+        )  # fmt: skip
+        if (t + 1) % self.run.eval_every == 0 or t + 1 == self.run.rounds:
+            accuracy, loss = self.master.evaluate(flat)
+            record["accuracy"], record["loss"] = round(accuracy, 6), round(loss, 6)
+        record["client_seconds"] = round(self.client_seconds, 3)
+        record["server_seconds"] = round(self.server_seconds, 3)
+        return record
+
+    def run_all(self, progress: Progress | None = None) -> dict[str, Any]:
+        """Every round; returns what summary.json holds (no checkpoints: a split run is
+        short, and a rerun repeats it exactly)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        for stale in RUN_FILES:
+            (self.out / stale).unlink(missing_ok=True)
+        metrics = MetricsWriter(self.out)
+        self._started = time.perf_counter()
+        try:
+            for t in range(self.run.rounds):
+                record = self.step(t)
+                metrics.round(record, num_params=self.master.num_params)
+                if progress is not None:
+                    progress.add(record)
+            summary = metrics.summary(
+                split_summary(
+                    runner="simulate", run=self.run, cut=self.rounds.cut,
+                    encodings=self.encodings, rounds=self.master.round,
+                    model_digest=self.master.digest,
+                    wall_seconds=time.perf_counter() - self._started,
+                )  # fmt: skip
+            )
+        finally:
+            metrics.close()
+        return summary
+
