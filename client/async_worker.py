@@ -17,17 +17,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from client.model_assembler import ModelAssembler
 from client.trainer import LocalTrainer
 from common.codecs import Codec
-from common.params import digest
 from common.proto import signfed_pb2 as pb
 from common.wire import update_messages
 
 log = logging.getLogger(__name__)
-
-
-class ModelError(RuntimeError):
-    """A model the server sent does not add up (offsets, size or digest)."""
 
 
 class AsyncWorker:
@@ -40,8 +36,7 @@ class AsyncWorker:
         self.chunk_bytes = chunk_bytes
         self.delay_s = delay_s  # --delay: a slow device
         self.updates = 0  # k of the next update: kept across reconnects
-        self._parts: list[bytes] = []
-        self._received = 0
+        self._model = ModelAssembler()
 
     def receive(
         self,
@@ -52,18 +47,9 @@ class AsyncWorker:
         """Take one chunk of a model; once whole, train from it and `send` the update
         (unless it is the run's final model). Returns the replica: the new model when
         whole, else `flat`."""
-        if chunk.offset != self._received:
-            raise ModelError(f"model chunk at byte {chunk.offset}, expected {self._received}")
-        self._parts.append(chunk.data)
-        self._received += len(chunk.data)
-        if not chunk.last:
+        model = self._model.add(chunk)
+        if model is None:
             return flat
-        data, self._parts, self._received = b"".join(self._parts), [], 0
-        if len(data) != 4 * chunk.num_params:
-            raise ModelError(f"model of {len(data)} bytes for {chunk.num_params} parameters")
-        model = np.frombuffer(data, dtype="<f4").astype(np.float32)
-        if digest(model) != chunk.model_digest:
-            raise ModelError(f"model version {chunk.round} does not match its digest")
         if not chunk.final:
             for message in self.update(model, chunk.round):
                 send(message)

@@ -33,24 +33,23 @@ from client.outcome import (
     gave_up,
     rejoin_reason,
 )
+from client.replica import ReplicaMismatch, fetch_model
+from client.split_worker import SplitWorker, split_worker_for
 from client.trainer import LocalTrainer
 from common.algorithms import Algorithm, get_algorithm
-from common.codecs import Codec
+from common.codecs import Codec, codec_for_wire
 from common.config import PROTOCOL_VERSION, RunConfig
 from common.data import Dataset, load_dataset
 from common.params import digest, model_layout
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.run_settings import run_config_from
+from common.split_config import SPLIT
 from common.wire import Reassembler, update_messages
 
 log = logging.getLogger(__name__)
 
 WAIT_LOG_EVERY_S = 10.0  # while no server answers, say so this often: silence looks hung
-
-
-class ReplicaMismatch(RuntimeError):
-    """The replica's digest differs from the server's: refetch the model."""
 
 
 @dataclass
@@ -74,6 +73,7 @@ class ClientSession:
         self.trainer: LocalTrainer | None = None
         self.attacker: Attacker | None = None  # when this client is one of the attackers
         self.worker: AsyncWorker | None = None  # an asynchronous run's (client/async_worker.py)
+        self.split: SplitWorker | None = None  # a split run's (client/split_worker.py)
         self.dataset: Dataset | None = None
         self.flat: np.ndarray | None = None
         self.resyncs = 0
@@ -119,7 +119,8 @@ class ClientSession:
         with connect(self.config, self.name) as channel:
             stub = pb_grpc.ParameterServerStub(channel)
             self._join(stub, deadline)
-            self._fetch(stub)
+            if self.split is None:  # a split client's part comes on the Train stream
+                self._fetch(stub)
             return self._train(stub)
 
     # ---- the three calls --------------------------------------------------------------
@@ -129,11 +130,16 @@ class ClientSession:
         self.client_id, self.session = reply.client_id, reply.session
         run = run_config_from(reply.settings)
         self.run_config = run
-        self.algorithm = get_algorithm(run.aggregator.algorithm)
         if self.settings != reply.settings:  # first join, or the server began a new run
             self.settings = reply.settings
             self.dataset = load_dataset(run.dataset, self.config.data_dir, seed=run.seed)
             self.trainer = None
+        if run.aggregator.algorithm == SPLIT:
+            assert self.dataset is not None
+            self.split = split_worker_for(reply, self.dataset, self.config.delay_s)
+            log.info("joined as client %d (split, batch %d)", self.client_id, reply.batch_size)
+            return
+        self.algorithm = get_algorithm(run.aggregator.algorithm)
         if self.trainer is None or (self.trainer.client_id, self.trainer.batch_size) != (
             reply.client_id,
             reply.batch_size,
@@ -199,29 +205,21 @@ class ClientSession:
 
     def _fetch(self, stub: pb_grpc.ParameterServerStub) -> int:
         """Replace the replica with the master model; returns its round."""
-        request = pb.FetchModelRequest(client_id=self.client_id, session=self.session)
-        parts: list[bytes] = []
-        round_index, expected = 0, b""
-        for chunk in stub.FetchModel(request):
-            parts.append(chunk.data)
-            round_index, expected = chunk.round, chunk.model_digest
-        flat = np.frombuffer(b"".join(parts), dtype="<f4").astype(np.float32)
-        if digest(flat) != expected:
-            raise ReplicaMismatch("fetched model does not match its own digest")
-        self.flat = flat
-        log.info("fetched model x^%d (%d parameters)", round_index, flat.size)
+        self.flat, round_index = fetch_model(stub, self.client_id, self.session)
+        log.info("fetched model x^%d (%d parameters)", round_index, self.flat.size)
         return round_index
 
     def _train(self, stub: pb_grpc.ParameterServerStub) -> ClientResult:
-        assert self.trainer is not None and self.settings is not None and self.codecs
+        assert self.settings is not None
         outbox: queue.Queue[pb.ClientMessage | None] = queue.Queue()
         outbox.put(
             pb.ClientMessage(attach=pb.Attach(client_id=self.client_id, session=self.session))
         )
         responses = stub.Train(_drain(outbox))
-        decisions = Reassembler(
-            int(self.settings.num_params), int(self.settings.chunk_bytes), self.codecs[1]
-        )
+        decisions = Reassembler(  # a split run's decoder of its updates' encoding is unused
+            int(self.settings.num_params), int(self.settings.chunk_bytes),
+            self.codecs[1] if self.codecs else codec_for_wire(self.settings.decision_encoding),
+        )  # fmt: skip
         try:
             for message in responses:
                 self.in_touch = True
@@ -242,6 +240,10 @@ class ClientSession:
                         self._ensure_replica(stub, d.model_digest, d.round + 1)
                     if d.round + 1 < self.settings.rounds:
                         self._vote(outbox, d.round + 1)
+                elif kind == "model" and self.split is not None:  # our turn, or the last part
+                    self.flat = self.split.receive(message.model, outbox.put, self.flat)
+                elif kind == "tensor" and self.split is not None:  # the server's half
+                    self.split.answer(message.tensor, outbox.put)
                 elif kind == "model":  # asynchronous: train from it, send the result
                     assert self.worker is not None
                     self.flat = self.worker.receive(message.model, outbox.put, self.flat)
@@ -249,7 +251,8 @@ class ClientSession:
                     self.late_votes += 1
                     log.warning("server: %s", message.rejected.reason)
                 elif kind == "stop":
-                    assert self.flat is not None
+                    if self.flat is None:  # a split client that never held a part
+                        self.flat = np.zeros(0, dtype=np.float32)
                     outbox.put(pb.ClientMessage(goodbye=pb.Goodbye(model_digest=digest(self.flat))))
                     outbox.put(None)
                     log.info(

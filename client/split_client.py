@@ -56,7 +56,12 @@ class ClientSide:
         variant: str,
         codecs: tuple[Codec, Codec],  # (activations up, gradients down)
     ) -> None:
-        self.run, self.client_id, self.batch_size, self.dataset = run, client_id, batch_size, dataset
+        self.run, self.client_id, self.batch_size, self.dataset = (
+            run,
+            client_id,
+            batch_size,
+            dataset,
+        )
         self.variant = variant
         self.up, self.down = codecs
         self.parts: Parts = build_parts(

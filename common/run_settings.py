@@ -7,17 +7,26 @@ import numpy as np
 
 from common.algorithms import get_algorithm
 from common.async_config import AsyncConfig
-from common.codecs import codec_for_wire
+from common.codecs import codec_for_wire, get_codec
 from common.config import AggregatorConfig, RunConfig, WireConfig
 from common.proto import signfed_pb2 as pb
+from common.split_config import SPLIT, SplitConfig, activation_encoding, gradient_encoding
 
 
 def run_settings(
-    run: RunConfig, wire: WireConfig, num_params: int, asynchrony: AsyncConfig | None = None
+    run: RunConfig,
+    wire: WireConfig,
+    num_params: int,
+    asynchrony: AsyncConfig | None = None,
+    split: SplitConfig | None = None,
 ) -> pb.RunSettings:
     """What the server announces; the encodings resolved (never the algorithm's ''), and
     of `asynchrony` only its mode (the rest is the server's business)."""
-    update, decision = get_algorithm(run.aggregator.algorithm).encodings(run)
+    if run.aggregator.algorithm == SPLIT:
+        update, decision = get_codec(activation_encoding(run)), get_codec(gradient_encoding(run))
+    else:
+        update, decision = get_algorithm(run.aggregator.algorithm).encodings(run)
+    split = split if split is not None and run.aggregator.algorithm == SPLIT else None
     return pb.RunSettings(
         algorithm=run.aggregator.algorithm,
         dataset=run.dataset,
@@ -42,7 +51,16 @@ def run_settings(
         clients_per_round=run.clients_per_round,
         batch_sizes=run.batch_sizes,
         async_mode=asynchrony.mode if asynchrony is not None and asynchrony.enabled else "",
+        split_variant=split.variant if split is not None else "",
+        cut_layer=split.layer_for(run.model) if split is not None else "",
     )
+
+
+def split_config_from(settings: pb.RunSettings) -> SplitConfig:
+    """The split settings the server announced (defaults for any other run)."""
+    if not settings.split_variant:
+        return SplitConfig()
+    return SplitConfig(variant=settings.split_variant, cut_layer=settings.cut_layer)
 
 
 def run_config_from(settings: pb.RunSettings) -> RunConfig:

@@ -181,3 +181,11 @@ def build_parts(
         server=nn.Sequential(*named[cut.stage + 1 : cut.top_stage]),
         top=nn.Sequential(*named[cut.top_stage :]),
     )
+
+
+def cut_shapes(parts: Parts, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Per-example shapes of the activations at the cut and of the server's output."""
+    with torch.no_grad():
+        activations = parts.head(torch.zeros((1, *input_shape)))
+        output = parts.server(activations)
+    return tuple(activations.shape[1:]), tuple(output.shape[1:])

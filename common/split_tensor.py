@@ -18,16 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from common.codec import checksum
 from common.codecs import Codec, PayloadError
 from common.proto import signfed_pb2 as pb
-from common.codec import checksum
 from common.wire import Reassembler, chunk_spans, wire_size
 
 ACTIVATIONS = pb.ACTIVATIONS
 CUT_GRADIENT = pb.CUT_GRADIENT
 SERVER_OUTPUT = pb.SERVER_OUTPUT
 OUTPUT_GRADIENT = pb.OUTPUT_GRADIENT
-KIND_NAMES = {ACTIVATIONS: "activations", CUT_GRADIENT: "cut gradient",
+KIND_NAMES: dict[int, str] = {ACTIVATIONS: "activations", CUT_GRADIENT: "cut gradient",
               SERVER_OUTPUT: "server output", OUTPUT_GRADIENT: "output gradient"}  # fmt: skip
 
 
@@ -73,7 +73,9 @@ def decode(tensor: Tensor, codec: Codec) -> torch.Tensor:
     channels-last input takes other convolution kernels, whose sums round otherwise)."""
     values = codec.decode(tensor.payload, math.prod(tensor.shape))
     rebuilt = torch.from_numpy(np.array(values, dtype=np.float32)).reshape(tensor.shape)
-    return rebuilt.contiguous(memory_format=torch.channels_last) if tensor.channels_last else rebuilt
+    return (
+        rebuilt.contiguous(memory_format=torch.channels_last) if tensor.channels_last else rebuilt
+    )
 
 
 def _chunks(tensor: Tensor, codec: Codec, chunk_bytes: int) -> list[pb.SplitTensor]:

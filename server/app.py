@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import json
 import logging
 import signal
 import socket
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -19,19 +17,15 @@ import torch
 
 from common.atomic import write_atomic
 from common.config import ConfigError
-from common.data import Dataset, load_dataset
-from common.partitions import partition_indices
+from common.data import load_dataset
 from common.proto import signfed_pb2_grpc as pb_grpc
 from common.tls import server_credentials
 from common.wire import grpc_options
-from server.async_coordinator import AsyncCoordinator
 from server.auth import AuthInterceptor, verifier_for
 from server.checkpoints import Checkpointing, load_server_state
 from server.config import ServerConfig
-from server.coordinator import RoundCoordinator
-from server.coordinators import Coordinator
+from server.coordinators import Coordinator, build_coordinator, summary_of
 from server.decoding import DecodeErrors
-from server.engine import RoundEngine
 from server.health import RunHealth
 from server.limits import raise_open_file_limit, server_options
 from server.master import MasterModel
@@ -41,7 +35,6 @@ from server.outcome import Outcome
 from server.run_dir import start_fresh
 from server.servicer import ParameterServer
 from server.settings import describe, serving_record
-from server.summary import summary_fields
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +53,6 @@ class RunningServer:
         self.coordinator.metrics.close()
 
 
-def row_weights(
-    engine: RoundEngine, membership: Membership, dataset: Dataset
-) -> Callable[[int], float]:
-    """client id -> the weight of its row, as the run's algorithm defines it."""
-    run, labels = engine.run, dataset.train_y.numpy()
-
-    @functools.cache
-    def examples(client_id: int) -> int:  # the server knows the split, not the data's use
-        return len(partition_indices(
-            labels, run.num_clients, client_id, run.partition, run.seed,
-            classes_per_client=run.classes_per_client, dirichlet_alpha=run.dirichlet_alpha,
-        ))  # fmt: skip
-
-    def weight_of(client_id: int) -> float:
-        batch = membership.batch_size_of(client_id)
-        return engine.algorithm.row_weight(batch, examples(client_id))
-
-    return weight_of
-
-
 async def create_server(config: ServerConfig) -> RunningServer:
     """Build the whole server and bind it; port 0 picks a free port (read it back)."""
     # Credential files first: a wrong path fails before minutes of dataset loading.
@@ -94,8 +67,6 @@ async def create_server(config: ServerConfig) -> RunningServer:
     run = config.run
     dataset = load_dataset(run.dataset, config.data_dir, seed=run.seed)
     master = MasterModel(run, dataset)
-    # an encoding the algorithm cannot send fails here
-    engine = RoundEngine(run, master.num_params, master.layout)
     membership = Membership(
         capacity=run.num_clients,
         batch_plan=run.batch_size_for,
@@ -118,29 +89,10 @@ async def create_server(config: ServerConfig) -> RunningServer:
     checkpointing = Checkpointing(
         config.out_dir, config.checkpoint_every, membership.snapshot, serving, config.asynchrony
     )
-    coordinator: Coordinator
-    if config.asynchrony.enabled:  # no rounds: every update applied as it arrives
-        coordinator = AsyncCoordinator(
-            run=run, wire=config.wire, master=master, engine=engine, metrics=metrics,
-            asynchrony=config.asynchrony, vote_executor=vote_executor,
-            eval_executor=eval_executor, checkpointing=checkpointing,
-        )  # fmt: skip
-    else:
-        coordinator = RoundCoordinator(
-            run=run,
-            wire=config.wire,
-            master=master,
-            engine=engine,
-            # Each row weighs by the examples behind it: the batch size its client
-            # trains with, or (FedAvg) the examples the client holds.
-            weight_of=row_weights(engine, membership, dataset),
-            metrics=metrics,
-            vote_executor=vote_executor,
-            eval_executor=eval_executor,
-            round_deadline_s=config.round_deadline_s,
-            quorum=config.quorum,
-            checkpointing=checkpointing,
-        )
+    coordinator = build_coordinator(
+        config, master=master, dataset=dataset, membership=membership, metrics=metrics,
+        checkpointing=checkpointing, work_executor=vote_executor, eval_executor=eval_executor,
+    )  # fmt: skip
     if state is not None:
         coordinator.restore(state)
     # Tokens are checked before any servicer code runs (server/auth.py).
@@ -236,16 +188,6 @@ def write_port_file(path: str, port: int) -> None:
     write_atomic(path, f"{port}\n".encode())
 
 
-def async_fields(coordinator: Coordinator) -> dict[str, Any]:
-    """An asynchronous run's summary.json keys beside the common ones (as the
-    simulation's: its settings, "clock" None as a server's time is real, its versions);
-    a run of rounds has none, as a simulated one without a clock."""
-    if not isinstance(coordinator, AsyncCoordinator):
-        return {}
-    asynchrony = asdict(coordinator.asynchrony)
-    return {"asynchrony": asynchrony, "clock": None, "versions": coordinator.model.version}
-
-
 SUMMARY_ATTEMPTS = 6  # a failed summary.json write is retried for ~30 s
 
 
@@ -289,21 +231,7 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         )
     elif coordinator.failed is None:
         coordinator.drop_checkpoint()
-    summary = await _write_summary(
-        coordinator.metrics,
-        summary_fields(
-            runner="server",
-            run=config.run,
-            engine=coordinator.engine,
-            rounds=coordinator.round,
-            model_digest=coordinator.master.digest,
-            wall_seconds=coordinator.elapsed(),
-            error=coordinator.failed,
-            replica_digests=coordinator.final_digests,
-            replicas_identical=coordinator.replicas_identical(),
-        )
-        | async_fields(coordinator),
-    )
+    summary = await _write_summary(coordinator.metrics, summary_of(coordinator, config))
     log.info(
         "done: %d rounds, accuracy %s, %d bytes on the wire (%.1fx less than float32), "
         "replicas identical: %s",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from common.async_config import AsyncConfig, check_async_run
 from common.config import RunConfig, WireConfig, require
 from common.flags import joined, setting, word_tuple
+from common.split_config import SPLIT, SplitConfig, check_split_run
 
 
 def _deadline(text: str) -> float | None:
@@ -33,6 +34,8 @@ class ServerConfig:
     wire: WireConfig = field(default_factory=WireConfig)
     # --async: every update applied as it arrives (server/async_coordinator.py); off: rounds
     asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
+    # --algorithm split: the variant and the cut (server/split_coordinator.py)
+    split: SplitConfig = field(default_factory=SplitConfig)
     # loopback by default; "0.0.0.0" to serve other machines
     host: str = setting(
         "127.0.0.1", flag="--host", help="address to bind; 0.0.0.0 serves other machines"
@@ -117,6 +120,10 @@ class ServerConfig:
         )
         require(0 < self.quorum <= 1, f"--quorum must be in (0, 1], got {self.quorum}")
         check_async_run(self.asynchrony, self.run)
+        check_split_run(self.split, self.run)
+        if self.run.aggregator.algorithm == SPLIT:
+            require(not self.asynchrony.enabled, "--algorithm split has rounds: drop --async")
+            require(not self.resume, "--algorithm split keeps no checkpoints to --resume (yet)")
         require(
             not (self.resume and self.overwrite),
             "--resume continues the run in its directory and --overwrite discards it: give one",

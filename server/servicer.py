@@ -15,8 +15,9 @@ from server import stream
 from server.async_coordinator import AsyncCoordinator
 from server.auth import TokenVerifier
 from server.coordinators import Coordinator
-from server.errors import DeadlineExceeded, ProtocolError
+from server.errors import DeadlineExceeded, FailedPrecondition, ProtocolError
 from server.membership import Membership
+from server.split_coordinator import SplitCoordinator
 
 ATTACH_TIMEOUT_S = 30.0  # a Train stream must say who it is within this long
 
@@ -36,6 +37,7 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
             coordinator.wire,
             coordinator.master.num_params,
             coordinator.asynchrony if isinstance(coordinator, AsyncCoordinator) else None,
+            coordinator.rounds.split if isinstance(coordinator, SplitCoordinator) else None,
         )
 
     def _proven_name(self, context: grpc.aio.ServicerContext) -> str:
@@ -100,6 +102,11 @@ class ParameterServer(pb_grpc.ParameterServerServicer):
     ) -> AsyncIterator[pb.ModelChunk]:
         try:
             self.membership.verify(request.client_id, request.session, self._proven_name(context))
+            if isinstance(self.coordinator, SplitCoordinator):
+                raise FailedPrecondition(
+                    "split learning: the server's part stays on the server; a client's "
+                    "part comes on its Train stream"
+                )
         except ProtocolError as exc:
             await context.abort(exc.code, str(exc))
         master = self.coordinator.master

@@ -19,24 +19,26 @@ def split_record(
     bytes_down: int,
     seconds: float,
     round_ms: float,
-    train_loss: float,
+    train_loss: float | None,
     steps: int,
     server_bytes: int,
 ) -> dict[str, Any]:
     """Round t's row: bytes and times as every run records them, the mean minibatch
     loss of the round's training, its minibatch exchanges, and the peak bytes of server
     parts (parameters and momentum) the round held."""
-    return {
+    record: dict[str, Any] = {
         "round": t,
         "seconds": round(seconds, 4),
         "round_ms": round(round_ms, 3),
         "clients": clients,
         "bytes_up": bytes_up,
         "bytes_down": bytes_down,
-        "train_loss": round(train_loss, 6),
         "steps": steps,
         "server_part_bytes": server_bytes,
     }
+    if train_loss is not None:  # U-shaped: the labels, hence the loss, stay on the clients
+        record["train_loss"] = round(train_loss, 6)
+    return record
 
 
 def split_summary(

@@ -30,16 +30,19 @@ import numpy as np
 from common.codecs import Codec
 from common.config import RunConfig
 from common.data import Dataset
-from common.split_model import SPLITFED, Parts, build_parts
+from common.split_config import SplitConfig
+from common.split_model import SPLITFED, Parts, build_parts, cut_shapes
 from common.split_tensor import Tensor
 from server.engine import RoundEngine
-from server.split_server import ServerPart, cut_shapes
+from server.split_server import ServerPart
 
 
 def fedavg_engine(run: RunConfig, num_params: int) -> RoundEngine:
     """FedAvg's round step for the same run: SplitFed's averaging, to the bit."""
     aggregator = dataclasses.replace(run.aggregator, algorithm="fedavg")
-    plain = dataclasses.replace(run, update_encoding="", decision_encoding="", aggregator=aggregator)
+    plain = dataclasses.replace(
+        run, update_encoding="", decision_encoding="", aggregator=aggregator
+    )
     return RoundEngine(plain, num_params)
 
 
@@ -68,6 +71,10 @@ class SplitRounds:
         self.flat = np.zeros(self.cut.num_params, dtype=np.float32)  # x^round; load() sets
         self.active: dict[int, ServerPart] = {}  # client id -> its server part this round
         self._rows: dict[int, np.ndarray] = {}  # splitfed: finished clients' full vectors
+
+    @property
+    def split(self) -> SplitConfig:
+        return SplitConfig(variant=self.variant, cut_layer=self.cut.layer)
 
     def _part(self, parts: Parts) -> ServerPart:
         return ServerPart(self.run, parts, self.shapes, self.num_classes, self.codecs)

@@ -38,14 +38,6 @@ class OutOfTurn(ValueError):
     """A tensor that does not answer anything this part is waiting for."""
 
 
-def cut_shapes(parts: Parts, input_shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-    """Per-example shapes of the activations at the cut and of the server's output."""
-    with torch.no_grad():
-        activations = parts.head(torch.zeros((1, *input_shape)))
-        output = parts.server(activations)
-    return tuple(activations.shape[1:]), tuple(output.shape[1:])
-
-
 class ServerPart:
     """The server's stages for one client's turn (a fresh optimizer each turn)."""
 
@@ -101,7 +93,9 @@ class ServerPart:
                 f"{self.parts.cut.layer} gives (batch, {', '.join(map(str, self.cut_shape))})"
             )
         if batch > self.max_batch:
-            raise BadTensor(f"batch of {batch} examples; this client's batch size is {self.max_batch}")
+            raise BadTensor(
+                f"batch of {batch} examples; this client's batch size is {self.max_batch}"
+            )
         ushaped = self.parts.cut.variant == USHAPED
         labels = self._labels(tensor, batch, ushaped)
         activations = self._values(tensor, self.up).requires_grad_(True)
@@ -153,8 +147,9 @@ class ServerPart:
             raise BadTensor(f"{len(tensor.labels)} labels for a batch of {batch} activations")
         labels = np.asarray(tensor.labels, dtype=np.int64)
         if labels.min() < 0 or labels.max() >= self.num_classes:
+            worst = int(labels.max())
             raise BadTensor(
-                f"label {int(labels.max())} out of range: the dataset has {self.num_classes} classes"
+                f"label {worst} out of range: the dataset has {self.num_classes} classes"
             )
         return torch.from_numpy(labels)
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from common.codecs import get_codec
 from common.proto import signfed_pb2 as pb
 from common.wire import PayloadError, Reassembler, wire_size
 from server.async_coordinator import AsyncCoordinator
@@ -19,6 +20,7 @@ from server.coordinators import Coordinator
 from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
 from server.links import Link
 from server.membership import Membership
+from server.split_coordinator import SplitCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,27 @@ async def read_messages(
     link: Link, requests: AsyncIterator[pb.ClientMessage], coordinator: Coordinator
 ) -> ProtocolError | None:
     """Feed the coordinator until the client closes; returns the error that ended it."""
-    engine, wire = coordinator.engine, coordinator.wire
-    # This stream's incoming update, chunk by chunk, sized and checked by the run's codec.
-    updates = Reassembler(engine.num_params, wire.chunk_bytes, engine.update_codec)
+    wire = coordinator.wire
+    # This stream's incoming update, chunk by chunk, sized and checked by the run's codec
+    # (split learning: the client's part of the model, float32, and its tensors).
+    if isinstance(coordinator, SplitCoordinator):
+        size, codec = coordinator.cut.client_size, get_codec("float32")
+        tensors = coordinator.tensor_assembler(link.client_id)
+    else:
+        size, codec = coordinator.engine.num_params, coordinator.engine.update_codec
+    updates = Reassembler(size, wire.chunk_bytes, codec)
     try:
         async for message in requests:
             coordinator.count_up(wire_size(message))
             kind = message.WhichOneof("kind")
-            if kind == "update":
+            if kind == "tensor" and isinstance(coordinator, SplitCoordinator):
+                try:
+                    tensor = tensors.add(message.tensor)
+                except PayloadError as exc:
+                    raise InvalidArgument(str(exc)) from None
+                if tensor is not None:
+                    coordinator.tensor(link, tensor)
+            elif kind == "update":
                 u = message.update
                 try:
                     row = updates.add(
@@ -61,7 +76,9 @@ async def read_messages(
                     raise InvalidArgument(str(exc)) from None
                 if row is None:
                     continue
-                if isinstance(coordinator, AsyncCoordinator):  # u.round: its base version
+                if isinstance(coordinator, SplitCoordinator):  # its part after its turn
+                    coordinator.part_returned(link, u.round, row)
+                elif isinstance(coordinator, AsyncCoordinator):  # u.round: its base version
                     coordinator.receive(link, u.round, u.sequence, row)
                 else:
                     coordinator.vote(link, u.round, row)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from common import flags
+from common.config import RunConfig
+from common.split_config import SPLIT, check_split_run
 from signfed import options
 from signfed.progress import ClientWait, FollowMetrics, Progress
 from signfed.run_end import report_lines
@@ -63,6 +65,14 @@ def last_line(log_path: Path) -> str:
     return lines[-1].strip() if lines else "(its log is empty)"
 
 
+def server_threads(chosen: int, run: RunConfig) -> int:
+    """--server-threads, or its default: 2 for evaluation, 1 where the server trains a
+    split run's part (its bits then equal `simulate`'s, whose --threads is 1)."""
+    if chosen:
+        return chosen
+    return 1 if run.aggregator.algorithm == SPLIT else 2
+
+
 def run_local(args: argparse.Namespace) -> int:
     from common.async_config import check_async_run
     from common.data import check_available
@@ -74,6 +84,8 @@ def run_local(args: argparse.Namespace) -> int:
     attack = options.attack_config(args)  # every client gets it; the seeded ids attack
     asynchrony = options.async_config(args)  # the server's alone: clients learn the mode
     check_async_run(asynchrony, run)
+    split = options.split_config(args)  # the server's too: it announces them
+    check_split_run(split, run)
     out = Path(args.out)
     # Before anything starts: 1 + M processes would each fail on a missing dataset.
     check_available(run.dataset, args.data_dir)
@@ -83,8 +95,9 @@ def run_local(args: argparse.Namespace) -> int:
     server_argv = [
         "server", *options.run_flags(run, wire), "--host", "127.0.0.1", "--port", "0",
         "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
-        "--threads", str(args.server_threads), *(["--overwrite"] if args.overwrite else []),
-        *flags.to_argv(asynchrony),
+        "--threads", str(server_threads(args.server_threads, run)),
+        *(["--overwrite"] if args.overwrite else []),
+        *flags.to_argv(asynchrony), *flags.to_argv(split),
     ]  # fmt: skip
     print(
         f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "

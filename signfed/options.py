@@ -19,12 +19,12 @@ from typing import Any
 from client.config import ClientConfig
 from common import algorithms, flags
 from common.async_config import AsyncConfig
-from common.split_config import SPLIT, SplitConfig
 from common.attack_config import AttackConfig
 from common.batch_plan import plan_batch_sizes
 from common.config import AggregatorConfig, ConfigError, RunConfig, WireConfig
 from common.flags import env_default, env_name
 from common.release import release
+from common.split_config import SPLIT, SplitConfig
 from server.config import ServerConfig
 from signfed.async_experiment_config import AsyncExperimentConfig
 from signfed.clock import ClockConfig
@@ -148,7 +148,14 @@ def add_simulate_options(parser: argparse.ArgumentParser) -> None:
 def add_local_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("local cluster")
     _add(g, "--out", "runs/local", "run directory: metrics, summary, logs")
-    _add(g, "--server-threads", 2, "torch threads for the server's evaluation", type=int)
+    _add(
+        g,
+        "--server-threads",
+        0,
+        "torch threads for the server (0: 2 for its evaluation; 1 for --algorithm split, "
+        "whose server part trains: bits depend on the thread count, and the clients use 1)",
+        type=int,
+    )
     add_overwrite_option(g)
     flags.add_flags(g, ServerConfig, only=("data_dir",))
     flags.add_flags(parser.add_argument_group("asynchronous training"), AsyncConfig)
@@ -248,6 +255,10 @@ def _out_dir(args: argparse.Namespace) -> str:
 
 def async_config(args: argparse.Namespace) -> AsyncConfig:
     return flags.build(AsyncConfig, args)
+
+
+def split_config(args: argparse.Namespace) -> SplitConfig:
+    return flags.build(SplitConfig, args)  # type: ignore[no-any-return]
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:

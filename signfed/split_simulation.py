@@ -41,7 +41,8 @@ def part_bytes(t: int, part: Any, chunk_bytes: int, float32: Codec) -> tuple[int
     """(down, up): a client part sent as ServerMessage.model and returned as an Update."""
     flat = part.tobytes()
     down = messages_size(
-        pb.ServerMessage(model=c) for c in model_chunks(t, flat, part.size, digest(part), chunk_bytes)
+        pb.ServerMessage(model=c)
+        for c in model_chunks(t, flat, part.size, digest(part), chunk_bytes)
     )
     return down, messages_size(update_messages(t, flat, float32, part.size, chunk_bytes))
 
@@ -58,8 +59,13 @@ class SplitSimulation:
         layer, variant = config.split.layer_for(run.model), config.split.variant
         self.clients = [
             ClientSide(
-                run, c, run.batch_size_for(c), self.dataset,
-                layer=layer, variant=variant, codecs=self.codecs,
+                run,
+                c,
+                run.batch_size_for(c),
+                self.dataset,
+                layer=layer,
+                variant=variant,
+                codecs=self.codecs,
             )  # fmt: skip
             for c in range(run.num_clients)
         ]
@@ -106,7 +112,12 @@ class SplitSimulation:
         loss_sum, server_bytes = 0.0, 0
         for c in ids:
             u, d, loss = self._turn(self.clients[c], t)
-            up, down, loss_sum, steps = up + u, down + d, loss_sum + loss, steps + self.clients[c].steps
+            up, down, loss_sum, steps = (
+                up + u,
+                down + d,
+                loss_sum + loss,
+                steps + self.clients[c].steps,
+            )
             server_bytes = max(server_bytes, self.rounds.server_memory())
         if self.rounds.parallel:  # every SplitFed client held its server part at once
             server_bytes *= len(ids)
@@ -114,8 +125,10 @@ class SplitSimulation:
         self.master.commit(flat, t + 1)
         record = split_record(
             t, clients=len(ids), bytes_up=up, bytes_down=down,
-            seconds=time.perf_counter() - self._started, round_ms=(time.perf_counter() - started) * 1e3,
-            train_loss=loss_sum / max(1, steps), steps=steps, server_bytes=server_bytes,
+            seconds=time.perf_counter() - self._started,
+            round_ms=(time.perf_counter() - started) * 1e3,
+            train_loss=None if self.rounds.cut.variant == USHAPED else loss_sum / max(1, steps),
+            steps=steps, server_bytes=server_bytes,
         )  # fmt: skip
         if (t + 1) % self.run.eval_every == 0 or t + 1 == self.run.rounds:
             accuracy, loss = self.master.evaluate(flat)
@@ -140,8 +153,11 @@ class SplitSimulation:
                     progress.add(record)
             summary = metrics.summary(
                 split_summary(
-                    runner="simulate", run=self.run, cut=self.rounds.cut,
-                    encodings=self.encodings, rounds=self.master.round,
+                    runner="simulate",
+                    run=self.run,
+                    cut=self.rounds.cut,
+                    encodings=self.encodings,
+                    rounds=self.master.round,
                     model_digest=self.master.digest,
                     wall_seconds=time.perf_counter() - self._started,
                 )  # fmt: skip
@@ -149,4 +165,3 @@ class SplitSimulation:
         finally:
             metrics.close()
         return summary
-

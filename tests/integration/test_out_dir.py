@@ -99,9 +99,9 @@ def test_a_missing_dataset_is_one_line_before_anything_starts(tmp_path: Path) ->
 
 def test_local_says_why_its_server_did_not_start(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _signfed(*LOCAL, "--clients", "1", "--server-threads", "0", "--out", str(out))
+    result = _signfed(*LOCAL, "--clients", "1", "--server-threads", "-1", "--out", str(out))
     line = _one_line_error(result)
     assert line == (
         "signfed local: the server exited with 2 before listening: signfed: error: --threads "
-        f"must be >= 1, got 0 (see {out}/server.log)"
+        f"must be >= 1, got -1 (see {out}/server.log)"
     )
