@@ -90,7 +90,8 @@ class SplitRounds:
     def start_turn(self, client_id: int, batch_size: int) -> np.ndarray:
         """A client's turn (its round, for splitfed) begins: its part of x to send."""
         if self.parallel:  # a copy of the server part per client: SFLV1's server memory
-            part = self._part(copy.deepcopy(self.parts))
+            server = copy.deepcopy(self.parts.server)  # the server stages only
+            part = self._part(dataclasses.replace(self.parts, server=server))
         else:
             if self.active:
                 raise RuntimeError(f"client {min(self.active)}'s turn has not ended")
