@@ -96,9 +96,11 @@ def _local(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import torch
 
+    from signfed.async_replay import run_async
     from signfed.progress import Progress
     from signfed.run_end import report_lines
     from signfed.simulation import Simulation
+    from signfed.split_simulation import SplitSimulation
 
     config = options.simulation_config(args)
     torch.set_num_threads(config.threads)
@@ -112,12 +114,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{steps} -> {args.out}"
     )
     if config.asynchrony.enabled:
-        from signfed.async_replay import run_async
-
         s = run_async(config, Progress(run.rounds))
     elif config.split_run:
-        from signfed.split_simulation import SplitSimulation
-
         s = SplitSimulation(config).run_all(Progress(run.rounds))
     else:
         s = Simulation(config).run_all(Progress(run.rounds))

@@ -66,7 +66,8 @@ class SimulationConfig:
         check_split_run(self.split, self.run)
         if self.split_run:
             require(
-                not self.asynchrony.enabled and self.attack.attack == "none"
+                not self.asynchrony.enabled
+                and self.attack.attack == "none"
                 and not self.clock.virtual_clock,
                 "--algorithm split runs without --async, --attack or --virtual-clock (yet)",
             )

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The split-learning comparison (docs/results/split/README.md): MNIST, 15 clients, IID,
-# batch 64, SGD lr 0.01 with momentum 0.9, one local epoch per round, 5 epochs.
-# Usage: bash docs/results/split/run.sh [RUNS_DIR]   (from the repository root)
+# batch 32, SGD lr 0.02 with momentum 0.9, one local epoch per round, 5 epochs.
+# Usage: bash docs/results/split/run.sh [RUNS_DIR [NAME...]]   (from the repository root;
+# NAMEs: only those runs, e.g. to share them between two processes)
 # Each finished run's summary.json and gzipped metrics.jsonl land in docs/results/split/runs/.
 set -euo pipefail
 RUNS=${1:-runs/split}
 DEST=docs/results/split/runs
 PY=${PY:-.venv/bin/python}
-COMMON=(--dataset mnist --partition iid --batch-sizes 64 --eval-every 1 --checkpoint-every 0)
-SGD=(--lr 0.01 --client-momentum 0.9)
-EPOCH_ROUNDS=63  # signSGD rounds per epoch: 4,000 examples / 64 per client
+ONLY=("${@:2}")
+COMMON=(--dataset mnist --partition iid --batch-sizes 32 --eval-every 1 --checkpoint-every 0)
+SGD=(--lr 0.02 --client-momentum 0.9)
+EPOCH_ROUNDS=125  # signSGD rounds per epoch: 4,000 examples / 32 per client
 run() {  # run NAME ARGS...: simulate into $RUNS/NAME, keep its results
   local name=$1; shift
+  if [[ ${#ONLY[@]} -gt 0 && " ${ONLY[*]} " != *" $name "* ]]; then return; fi
   if [[ -f $DEST/$name/summary.json ]]; then echo "skip $name (done)"; return; fi
   "$PY" -m signfed simulate "$@" --out "$RUNS/$name" > "$RUNS/$name.log" 2>&1
   mkdir -p "$DEST/$name"
