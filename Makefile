@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compo
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
 	data-fashion results-mnist results-fashion results-fashion-cosine results-zeros \
-	results-robustness results-async bench images wheelhouse up down \
+	results-robustness results-async results-split bench images wheelhouse up down \
 	clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
@@ -125,6 +125,12 @@ results-async: setup data-mnist
 	$(VENV)/bin/signfed experiment async --dataset mnist --seeds 1 \
 		--out docs/results/async --runs-dir docs/results/async/runs --data-dir $(DATA)
 	$(call GZIP_METRICS,docs/results/async/runs)
+
+# Split learning against FedAvg and sign voting (docs/results/split/): about an hour on
+# 2 cores; finished runs are skipped, so it resumes.
+results-split: setup data-mnist
+	PY=$(PY) bash docs/results/split/run.sh runs/split
+	$(PY) -m benchmarks.split_report
 
 bench: setup data-mnist
 	$(PY) -m benchmarks.aggregate

@@ -35,6 +35,7 @@ from server.outcome import Outcome
 from server.run_dir import start_fresh
 from server.servicer import ParameterServer
 from server.settings import describe, serving_record
+from server.summary import against_float32
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +234,11 @@ async def serve(config: ServerConfig, port_file: str = "") -> dict[str, Any]:
         coordinator.drop_checkpoint()
     summary = await _write_summary(coordinator.metrics, summary_of(coordinator, config))
     log.info(
-        "done: %d rounds, accuracy %s, %d bytes on the wire (%.1fx less than float32), "
-        "replicas identical: %s",
+        "done: %d rounds, accuracy %s, %d bytes on the wire (%s), replicas identical: %s",
         summary["rounds"],
         summary["final_accuracy"],
         summary["total_bytes"],
-        summary["compression"] or 0.0,
+        against_float32(summary["compression"]),
         summary["replicas_identical"],
     )
     await running.stop()

@@ -291,6 +291,8 @@ class SplitCoordinator(Phased):
         """Every member gets the final client part and a Stop; then the final digests."""
         if self.phase is Phase.DONE:
             return
+        if outcome is Outcome.INTERRUPTED:  # there is no checkpoint to --resume from
+            failure = f"interrupted at round {self.round}: split runs keep no checkpoint; rerun"
         self.failed = self.failed or failure
         self._machine.move(Phase.DONE)
         if self._taker is not None and self._taker is not asyncio.current_task():

@@ -48,3 +48,13 @@ def summary_fields(
         # is never told.
         "attack": attack,
     }
+
+
+def against_float32(compression: float | None) -> str:
+    """'12.3x less than float32' (bytes vs sending float32 models both ways every round),
+    or for a run that sends more (split learning's tensors at the cut): '4.0x more ...'."""
+    if not compression:
+        return "no bytes"
+    if compression >= 1:
+        return f"{compression:.1f}x less than float32"
+    return f"{1 / compression:.1f}x more than float32 models"

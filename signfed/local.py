@@ -136,6 +136,8 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
+    from server.summary import against_float32
+
     summary_path = out / "summary.json"
     if not summary_path.exists():
         print(
@@ -149,7 +151,7 @@ def _report(out: Path, server_code: int, client_codes: list[int]) -> int:
     print(
         f"done: {s['rounds']} {steps}  final accuracy "
         f"{accuracy if accuracy is None else f'{accuracy:.4f}'}  "
-        f"{s['total_bytes']:,} B on the wire ({s['compression']:.1f}x less than float32)  "
+        f"{s['total_bytes']:,} B on the wire ({against_float32(s['compression'])})  "
         f"replicas identical: {s['replicas_identical']}"
     )
     failed = [i for i, code in enumerate(client_codes) if code != 0]

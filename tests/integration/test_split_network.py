@@ -20,7 +20,7 @@ import pytest
 
 from common.codec import checksum
 from common.proto import signfed_pb2 as pb
-from tests.integration.processes import spawn_client, spawn_server, stop_all
+from tests.integration.processes import spawn_client, spawn_server, stop_all, wait_for
 from tests.integration.raw import RawClient
 
 DIGITS = ["--dataset", "digits", "--partition", "dirichlet", "--dirichlet-alpha", "0.5",
@@ -130,3 +130,33 @@ def test_bad_tensors_end_only_their_stream(tmp_path: Path) -> None:
     assert (summary["rounds"], summary["error"]) == (2, None)
     assert [r["clients"] for r in rows] == [2, 2]  # round 0 without the five, round 1 too
     assert summary["final_accuracy"] > 0.5
+
+
+def test_a_client_killed_mid_turn_loses_only_its_turn(tmp_path: Path) -> None:
+    """SplitNN in turn: client 1 dies in round 0's turn (kill -9 while it holds the head);
+    the round goes on with client 2 from the head client 0 left, client 1 restarts,
+    rejoins, and trains again from a later round (the others' --delay keeps the run going
+    while it starts); every client ends holding the final part."""
+    out, logs = tmp_path / "run", tmp_path / "logs"
+    logs.mkdir()
+    flags = ["--dataset", "digits", "--clients", "3", "--rounds", "4", "--batch-sizes", "32",
+             "--algorithm", "split", "--eval-every", "1", "--lr", "0.1"]  # fmt: skip
+    server, port = spawn_server([*flags, "--port", "0", "--out", str(out)], logs)
+    clients = [spawn_client(port, i, logs, "--threads", "1", "--delay", "2") for i in (0, 2)]
+    doomed = spawn_client(port, 1, logs, "--threads", "1", "--delay", "30")
+    try:
+        log = logs / "client-1.log"
+        wait_for(lambda: "round 0: my turn" in log.read_text(), 120, "client 1's turn")
+        doomed.kill()
+        doomed.wait(timeout=30)
+        log.rename(logs / "client-1-killed.log")
+        clients.append(spawn_client(port, 1, logs, "--threads", "1"))
+        assert server.wait(timeout=180) == 0, (logs / "server.log").read_text()
+        assert [c.wait(timeout=60) for c in clients] == [0, 0, 0]
+    finally:
+        stop_all(server, doomed, *clients)
+    summary = json.loads((out / "summary.json").read_text())
+    trained = [r["clients"] for r in _rows(out)]
+    assert (len(trained), trained[0], trained[-1]) == (4, 2, 3)
+    assert summary["replicas_identical"] is True
+    assert "client 1 left mid-turn" in (logs / "server.log").read_text()
