@@ -23,13 +23,15 @@ ENCODINGS = ("float32", "float16", "bfloat16")  # what a tensor at the cut may t
 class SplitConfig:
     # vanilla: clients in turn, labels go up with the activations (SplitNN);
     # ushaped: clients in turn, the last stage and the labels stay on the client;
-    # splitfed: clients in parallel, a server part per client, all averaged each round
+    # splitfed: clients in parallel, a server part per client, all averaged each round;
+    # splitfed2: clients in parallel, one server part taking their minibatches in turn
     variant: str = setting(
         "vanilla",
         flag="--split-variant",
         help="split: vanilla (clients in turn, labels to the server), ushaped (the last "
-        "layer and labels stay on the client), splitfed (clients in parallel, parts "
-        "averaged every round)",
+        "layer and labels stay on the client), splitfed (clients in parallel, a server "
+        "part each, all averaged every round: SFLV1), splitfed2 (one server part for "
+        "all, their minibatches in rotation: SFLV2)",
         choices=VARIANTS,
     )
     # empty: the model's default (net: conv2, mlp: fc1, resnet56: layer2)

@@ -21,8 +21,8 @@ from torch import nn
 from common.config_error import ConfigError
 from common.models import MLP, Net, ResNet56, build_model
 
-VANILLA, USHAPED, SPLITFED = "vanilla", "ushaped", "splitfed"
-VARIANTS = (VANILLA, USHAPED, SPLITFED)
+VANILLA, USHAPED, SPLITFED, SPLITFED2 = "vanilla", "ushaped", "splitfed", "splitfed2"
+VARIANTS = (VANILLA, USHAPED, SPLITFED, SPLITFED2)
 # The cut each model gets without --cut-layer: Net after its convolutions (1,024 floats
 # per example go up), ResNet-56 after its second stage (a stage boundary).
 DEFAULT_CUTS = {"net": "conv2", "mlp": "fc1", "resnet56": "layer2"}

@@ -3,7 +3,8 @@ exchanges and rounds over the clients' Train streams (server/split_rounds.py hol
 model and the maths; this file is who may speak when).
 
 Rules: clients attach; once `num_clients` have, round 0 opens. In round t the drawn
-members train in id order, one at a time (vanilla, ushaped) or all at once (splitfed):
+members train in id order, one at a time (vanilla, ushaped) or all at once (splitfed;
+splitfed2, whose messages are taken in split_rounds.Rotation's order, held till then):
 a turn opens with the client's part of the model (ServerMessage.model, digest on the
 last chunk), then the client sends one tensor at a time and each gets the server part's
 answer; the turn ends with the client's part back as an Update for round t. When every
@@ -15,8 +16,7 @@ arrival order, and the server part's work runs on one executor thread in that or
 no two exchanges touch a part at once. A malformed tensor ends its sender's stream with
 INVALID_ARGUMENT, one out of turn (e.g. a gradient for a batch the server never
 answered) with FAILED_PRECONDITION; its turn is dropped (server/split_rounds.drop) and
-the round goes on with the others. A client that rejoins trains again from the next
-round.
+the round goes on with the others. A client that rejoins trains from the next round.
 """
 
 from __future__ import annotations
@@ -44,20 +44,11 @@ from server.messages import Outgoing
 from server.metrics import MetricsSink
 from server.outcome import Outcome
 from server.phase import Phase, Phased, PhaseMachine
-from server.records import RoundRecords, evaluated
-from server.split_records import split_record
-from server.split_rounds import SplitRounds
+from server.split_records import RoundTally, SplitRecords
+from server.split_rounds import Inbox, SplitRounds
 from server.split_server import BadTensor, OutOfTurn
 
 log = logging.getLogger(__name__)
-
-
-class SplitRecords(RoundRecords):
-    def describe(self, record: dict[str, Any]) -> str:
-        return (
-            f"round {record['round']}  clients {record['clients']}  steps {record['steps']}  "
-            f"up {record['bytes_up']} B  down {record['bytes_down']} B{evaluated(record)}"
-        )
 
 
 class SplitCoordinator(Phased):
@@ -93,9 +84,9 @@ class SplitCoordinator(Phased):
         self._taker: asyncio.Task[None] | None = None
         self._turns: dict[int, Link] = {}  # clients whose turn is open
         self._queue: list[int] = []  # sequential: who trains next this round
-        self._bytes = [0, 0]  # this round's (up, down)
-        self._steps, self._loss, self._server_bytes, self._clients = 0, 0.0, 0, 0
-        self._started = self._round_started = time.monotonic()
+        self._inbox: Inbox | None = None  # SFLV2: messages held for the rotation
+        self._tally = RoundTally()  # this round's bytes, steps, losses
+        self._started = time.monotonic()
         self.rounds.load(master.flat, 0)
 
     def elapsed(self) -> float:
@@ -139,16 +130,13 @@ class SplitCoordinator(Phased):
             self._events.put_nowait(("left", link, None))
 
     def count_up(self, nbytes: int) -> None:
-        self._bytes[0] += nbytes
+        self._tally.bytes[0] += nbytes
 
     def goodbye(self, link: Link, model_digest: bytes) -> None:
         self._goodbyes.said(link.client_id, model_digest)
 
     def tensor_assembler(self, client_id: int) -> TensorAssembler:
-        """A stream's assembler, bounded by the largest tensor its client may send."""
-        widths = [int(np.prod(shape)) for shape in self.rounds.shapes]
-        largest = self.batch_size_of(client_id) * max(widths)
-        return TensorAssembler(self.rounds.codecs[0], self.wire.chunk_bytes, largest)
+        return self.rounds.tensor_assembler(self.batch_size_of(client_id), self.wire.chunk_bytes)
 
     def tensor(self, link: Link, tensor: Tensor) -> None:
         self._events.put_nowait(("tensor", link, tensor))
@@ -174,13 +162,10 @@ class SplitCoordinator(Phased):
     async def _in_work(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._work, fn, *args)
 
-    async def _on_open(self, link: Link, _: Any) -> None:
-        await self._open_round()
-
-    async def _open_round(self) -> None:
+    async def _on_open(self, *_: Any) -> None:
         if self._turns or self._queue:
             return  # a round is under way: the newcomer waits for the next
-        self._round_started = time.monotonic()
+        self._tally.started = time.monotonic()
         ids = [c for c in self.run.drawn(self.round) if c in self.cohort]
         if not ids:
             log.warning("round %d: no drawn client is attached; waiting", self.round)
@@ -197,13 +182,16 @@ class SplitCoordinator(Phased):
             if link is None:
                 continue  # left before its turn
             part = await self._in_work(self.rounds.start_turn, c, self.batch_size_of(c))
-            self._server_bytes = max(self._server_bytes, self.rounds.server_memory())
+            self._tally.server_bytes = max(self._tally.server_bytes, self.rounds.server_memory())
             self._turns[c] = link
             messages, size = self._outgoing.model(
                 self.round, part, digest(part), self.wire.chunk_bytes, False
             )
             self._send(link, messages, size)
+        if self.rounds.rotates and self._turns and self._inbox is None:  # SFLV2's order
+            self._inbox = Inbox(sorted(self._turns))
         if not self._turns and not self._queue:
+            self._inbox = None
             await self._close_round()
 
     async def _on_tensor(self, link: Link, tensor: Tensor) -> None:
@@ -212,16 +200,39 @@ class SplitCoordinator(Phased):
             return self._end(
                 link, FailedPrecondition(f"client {c} has no open turn: {tensor.what}")
             )
+        if self._inbox is not None:  # SFLV2: taken when the rotation comes to it
+            self._inbox.hold(c, ("tensor", link, tensor))
+            return await self._rotate()
+        await self._answer(link, tensor)
+
+    async def _rotate(self) -> None:
+        """SFLV2: take held messages while the rotation's current client has one."""
+        while self._inbox is not None and (held := self._inbox.next()) is not None:
+            c, (kind, link, payload) = held
+            if kind == "tensor":
+                if await self._answer(link, payload):
+                    self._inbox.rotation.advance()
+            else:
+                self._inbox.remove(c)
+                await self._end_turn(link, payload)
+
+    async def _answer(self, link: Link, tensor: Tensor) -> bool:
+        """The server part's answer to `tensor`, sent; False if the tensor ended its stream."""
+        c = link.client_id
         try:
             answer = await self._in_work(self.rounds.take, c, tensor)
         except BadTensor as exc:
-            return self._end(link, InvalidArgument(str(exc)))
+            self._end(link, InvalidArgument(str(exc)))
+            return False
         except OutOfTurn as exc:
-            return self._end(link, FailedPrecondition(str(exc)))
+            self._end(link, FailedPrecondition(str(exc)))
+            return False
         if tensor.kind == ACTIVATIONS:
-            self._steps, self._loss = self._steps + 1, self._loss + answer.loss
+            self._tally.steps += 1
+            self._tally.loss += answer.loss
         messages = server_messages(answer, self.rounds.codecs[1], self.wire.chunk_bytes)
         self._send(link, messages, messages_size(messages))
+        return True
 
     async def _on_part(self, link: Link, payload: tuple[int, np.ndarray]) -> None:
         round_index, part = payload
@@ -229,9 +240,15 @@ class SplitCoordinator(Phased):
         if self._turns.get(c) is not link or round_index != self.round:
             why = f"client {c} returned its part for round {round_index} outside its turn"
             return self._end(link, FailedPrecondition(why))
-        await self._in_work(self.rounds.end_turn, c, part)
-        del self._turns[c]
-        self._clients += 1
+        if self._inbox is not None:
+            self._inbox.hold(c, ("part", link, part))
+            return await self._rotate()
+        await self._end_turn(link, part)
+
+    async def _end_turn(self, link: Link, part: np.ndarray) -> None:
+        await self._in_work(self.rounds.end_turn, link.client_id, part)
+        del self._turns[link.client_id]
+        self._tally.clients += 1
         await self._next_turns()
 
     async def _on_left(self, link: Link, _: Any) -> None:
@@ -240,6 +257,9 @@ class SplitCoordinator(Phased):
             log.warning("round %d: client %d left mid-turn: its turn is dropped", self.round, c)
             await self._in_work(self.rounds.drop, c)
             del self._turns[c]
+            if self._inbox is not None:
+                self._inbox.remove(c)
+                await self._rotate()
             await self._next_turns()
 
     def _end(self, link: Link, error: ProtocolError) -> None:
@@ -249,20 +269,14 @@ class SplitCoordinator(Phased):
     def _send(self, link: Link, messages: list[Any], size: int) -> None:
         for m in messages:
             link.send(m)
-        self._bytes[1] += size
+        self._tally.bytes[1] += size
 
     async def _close_round(self) -> None:
         flat = await self._in_work(self.rounds.close)
         t = self.round
         self.master.commit(flat, t + 1)
-        record = split_record(
-            t, clients=self._clients, bytes_up=self._bytes[0], bytes_down=self._bytes[1],
-            seconds=self.elapsed(), round_ms=(time.monotonic() - self._round_started) * 1e3,
-            train_loss=None if self.cut.variant == USHAPED else self._loss / max(1, self._steps),
-            steps=self._steps, server_bytes=self._server_bytes,
-        )  # fmt: skip
-        self._bytes, self._steps, self._loss, self._server_bytes = [0, 0], 0, 0.0, 0
-        self._clients = 0
+        record = self._tally.record(t, self.elapsed(), self.cut.variant == USHAPED)
+        self._tally = RoundTally()
         self.round = t + 1
         evaluation = None
         if self.round % self.run.eval_every == 0 or self.round >= self.run.rounds:
@@ -272,7 +286,7 @@ class SplitCoordinator(Phased):
         if self.round >= self.run.rounds:
             await self.finish(Outcome.FINISHED)
         else:
-            await self._open_round()
+            await self._on_open()
 
     # ---- the end -------------------------------------------------------------------------
 
@@ -299,17 +313,13 @@ class SplitCoordinator(Phased):
             self._taker.cancel()
         await self._records.flush()
         self._goodbyes.expect(self.cohort)
-        part = self.cut.client_flat(self.master.flat)
-        messages, _ = self._outgoing.model(
-            self.round, part, digest(part), self.wire.chunk_bytes, True
-        )
+        part, chunk = self.cut.client_flat(self.master.flat), self.wire.chunk_bytes
+        final, _ = self._outgoing.model(self.round, part, digest(part), chunk, True)
         stop, _ = self._outgoing.stop(
             self.failed or f"ran {self.round} rounds", self.round, outcome
         )
-        for link in list(self.cohort.values()):
-            for m in messages:
-                link.send(m)
-            link.send(stop)
+        for link in list(self.cohort.values()):  # every member ends with the final part
+            self._send(link, [*final, stop], 0)
         for link in list(self.pending.values()):
             link.send(stop)
         await self._goodbyes.wait(GOODBYE_TIMEOUT_S)

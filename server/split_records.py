@@ -4,11 +4,13 @@ split's own numbers)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from common.config import RunConfig
 from common.split_model import Cut
+from server.records import RoundRecords, evaluated
 
 
 def split_record(
@@ -78,3 +80,35 @@ def split_summary(
             "server_params": cut.num_params - cut.client_size,
         },
     }
+
+
+class SplitRecords(RoundRecords):
+    """Round records in round order (server/records.py), logged with their steps."""
+
+    def describe(self, record: dict[str, Any]) -> str:
+        return (
+            f"round {record['round']}  clients {record['clients']}  steps {record['steps']}  "
+            f"up {record['bytes_up']} B  down {record['bytes_down']} B{evaluated(record)}"
+        )
+
+
+@dataclass
+class RoundTally:
+    """What a round of the coordinator counts as it goes, until its record."""
+
+    bytes: list[int] = field(default_factory=lambda: [0, 0])  # (up, down)
+    steps: int = 0
+    loss: float = 0.0  # the server's minibatch losses (not U-shaped: it has no labels)
+    server_bytes: int = 0
+    clients: int = 0  # turns that ended with the client's part
+    started: float = field(default_factory=time.monotonic)
+
+    def record(self, t: int, seconds: float, ushaped: bool) -> dict[str, Any]:
+        """Round t's record (the coordinator starts a new tally for the next round)."""
+        record = split_record(
+            t, clients=self.clients, bytes_up=self.bytes[0], bytes_down=self.bytes[1],
+            seconds=seconds, round_ms=(time.monotonic() - self.started) * 1e3,
+            train_loss=None if ushaped else self.loss / max(1, self.steps),
+            steps=self.steps, server_bytes=self.server_bytes,
+        )  # fmt: skip
+        return record

@@ -7,23 +7,30 @@ ranges the client and the server hold). In round t the drawn clients train in id
 
 - vanilla, ushaped (SplitNN): one at a time. The client's turn starts from the client
   part of x (the previous client's head: the handover goes through the server, whose
-  ModelChunk carries the part's digest) and one server part, which carries on from
-  turn to turn. At the turn's end x takes both parts: x^{t+1} is x after the last turn.
+  ModelChunk carries the part's digest) and the server part of x. At the turn's end x
+  takes both parts: x^{t+1} is x after the last turn.
 - splitfed (SFLV1, Thapa et al.): all at once, each with its own copy of the server
   part, all starting from x^t. At the round's end every client's (head, server part)
   becomes a delta from x^t, and FedAvg's aggregator (the mean weighted by the examples
   each client holds, then --server-lr) gives x^{t+1}: SplitFed is FedAvg whose local
   training is split at the cut.
+- splitfed2 (SFLV2): all at once, one server part for all, which takes their
+  minibatches one at a time in a fixed rotation (`Rotation`: client 0's step, client
+  1's, ..., client 0's next); the heads are averaged as SFLV1's, the server part is
+  what the rotation left.
 
-A client that leaves mid-turn (its stream failed) is left out of the round: its server
-part is dropped, so x^{t+1} is what the round gives without it.
+A client that leaves mid-turn is left out of the round: its server part is dropped, so
+x^{t+1} is what the round gives without it (SFLV2: its head; the shared server part
+keeps what its minibatches taught it).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -31,10 +38,10 @@ from common.codecs import Codec
 from common.config import RunConfig
 from common.data import Dataset
 from common.split_config import SplitConfig
-from common.split_model import SPLITFED, Parts, build_parts, cut_shapes
-from common.split_tensor import Tensor
+from common.split_model import SPLITFED, SPLITFED2, Parts, build_parts, cut_shapes
+from common.split_tensor import Tensor, TensorAssembler
 from server.engine import RoundEngine
-from server.split_server import ServerPart
+from server.split_server import ServerModel, ServerPart
 
 
 def fedavg_engine(run: RunConfig, num_params: int) -> RoundEngine:
@@ -44,6 +51,54 @@ def fedavg_engine(run: RunConfig, num_params: int) -> RoundEngine:
         run, update_encoding="", decision_encoding="", aggregator=aggregator
     )
     return RoundEngine(plain, num_params)
+
+
+class Rotation:
+    """SFLV2's order: the clients in id order, round and round, each dropping out when
+    its turn ends; the coordinator and the simulation take minibatches in this order."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.ids, self.at = list(ids), 0
+
+    @property
+    def current(self) -> int | None:
+        return self.ids[self.at] if self.ids else None
+
+    def advance(self) -> None:
+        self.at = (self.at + 1) % len(self.ids)
+
+    def remove(self, client_id: int) -> None:
+        if client_id not in self.ids:
+            return
+        i = self.ids.index(client_id)
+        del self.ids[i]
+        if i < self.at:
+            self.at -= 1
+        if self.at >= len(self.ids):
+            self.at = 0
+
+
+class Inbox:
+    """SFLV2 over the network: each client's messages (tensors, its returned part) held
+    until the rotation reaches it, so they are taken in the simulation's order."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.rotation = Rotation(ids)
+        self.held: dict[int, deque[Any]] = {c: deque() for c in self.rotation.ids}
+
+    def hold(self, client_id: int, item: Any) -> None:
+        self.held[client_id].append(item)
+
+    def next(self) -> tuple[int, Any] | None:
+        """(client, its held item) whose place in the rotation has come, or None."""
+        c = self.rotation.current
+        if c is None or not self.held[c]:
+            return None
+        return c, self.held[c].popleft()
+
+    def remove(self, client_id: int) -> None:
+        self.rotation.remove(client_id)
+        self.held.pop(client_id, None)
 
 
 class SplitRounds:
@@ -65,23 +120,27 @@ class SplitRounds:
         )
         self.cut = self.parts.cut
         self.shapes = cut_shapes(self.parts, dataset.input_shape)
-        self._shared = self._part(self.parts)  # the sequential variants' one server part
-        self._fedavg = fedavg_engine(run, self.cut.num_params)  # splitfed's averaging
+        self._shared = ServerModel(run, self.parts.server)  # all but SFLV1's server model
+        self._begun = -1  # SFLV2: the round the shared model was begun for
+        whole = self.cut.num_params if variant == SPLITFED else self.cut.client_size
+        self._fedavg = fedavg_engine(run, whole)  # what splitfed and splitfed2 average
         self.round = 0
         self.flat = np.zeros(self.cut.num_params, dtype=np.float32)  # x^round; load() sets
-        self.active: dict[int, ServerPart] = {}  # client id -> its server part this round
-        self._rows: dict[int, np.ndarray] = {}  # splitfed: finished clients' full vectors
+        self.active: dict[int, ServerPart] = {}  # client id -> its exchange this round
+        self._rows: dict[int, np.ndarray] = {}  # finished clients' vectors, to average
 
     @property
     def split(self) -> SplitConfig:
         return SplitConfig(variant=self.variant, cut_layer=self.cut.layer)
 
-    def _part(self, parts: Parts) -> ServerPart:
-        return ServerPart(self.run, parts, self.shapes, self.num_classes, self.codecs)
-
     @property
     def parallel(self) -> bool:
-        return self.variant == SPLITFED
+        return self.variant in (SPLITFED, SPLITFED2)
+
+    @property
+    def rotates(self) -> bool:
+        """SFLV2: one server part takes every client's minibatches in a fixed order."""
+        return self.variant == SPLITFED2
 
     def load(self, flat: np.ndarray, round_index: int) -> None:
         self.flat, self.round = np.asarray(flat, dtype=np.float32), round_index
@@ -89,16 +148,26 @@ class SplitRounds:
 
     def start_turn(self, client_id: int, batch_size: int) -> np.ndarray:
         """A client's turn (its round, for splitfed) begins: its part of x to send."""
-        if self.parallel:  # a copy of the server part per client: SFLV1's server memory
-            server = copy.deepcopy(self.parts.server)  # the server stages only
-            part = self._part(dataclasses.replace(self.parts, server=server))
+        if self.variant == SPLITFED:  # a copy of the server part per client: SFLV1's memory
+            model = ServerModel(self.run, copy.deepcopy(self.parts.server))
+            model.begin(self.cut.server_flat(self.flat), self.round)
         else:
-            if self.active:
+            if self.active and not self.parallel:
                 raise RuntimeError(f"client {min(self.active)}'s turn has not ended")
-            part = self._shared
-        part.begin(self.cut.server_flat(self.flat), self.round, batch_size)
+            model = self._shared
+            if self._begun != self.round or not self.parallel:
+                model.begin(self.cut.server_flat(self.flat), self.round)
+                self._begun = self.round
+        part = ServerPart(self.parts, self.shapes, self.num_classes, self.codecs, model)
+        part.begin(self.round, batch_size)
         self.active[client_id] = part
         return self.cut.client_flat(self.flat)
+
+    def tensor_assembler(self, batch_size: int, chunk_bytes: int) -> TensorAssembler:
+        """A stream's assembler, bounded by the largest tensor a client of `batch_size`
+        may send (activations, or U-shaped an output's gradient)."""
+        largest = batch_size * max(int(np.prod(shape)) for shape in self.shapes)
+        return TensorAssembler(self.codecs[0], chunk_bytes, largest)
 
     def take(self, client_id: int, tensor: Tensor) -> Tensor:
         """A tensor from the client whose turn it is: the server part's answer."""
@@ -106,9 +175,13 @@ class SplitRounds:
 
     def end_turn(self, client_id: int, client_part: np.ndarray) -> None:
         """The client's part after its turn: x takes it (sequential), or it waits for the
-        round's average (splitfed)."""
+        round's average (splitfed, splitfed2)."""
         part = self.active.pop(client_id)
-        full = self.cut.join(np.asarray(client_part, dtype=np.float32), part.flat())
+        client_part = np.asarray(client_part, dtype=np.float32)
+        if self.rotates:
+            self._rows[client_id] = client_part
+            return
+        full = self.cut.join(client_part, part.model.flat())
         if self.parallel:
             self._rows[client_id] = full
         else:
@@ -123,9 +196,13 @@ class SplitRounds:
         """x^{round + 1}: the last turn's (sequential) or the average (splitfed)."""
         if self.parallel and self._rows:
             ids = sorted(self._rows)
-            rows = np.stack([self._rows[c] - self.flat for c in ids])  # (M, N) deltas
+            start = self.cut.client_flat(self.flat) if self.rotates else self.flat
+            rows = np.stack([self._rows[c] - start for c in ids])  # (M, width) deltas
             weights = np.array([self.examples_of(c) for c in ids], dtype=np.float64)
-            self.flat = self._fedavg.step(self.flat, self.round, ids, rows, weights).flat
+            averaged = self._fedavg.step(start, self.round, ids, rows, weights).flat
+            if self.rotates:  # the heads averaged; the server part as the rotation left it
+                averaged = self.cut.join(averaged, self._shared.flat())
+            self.flat = averaged
         self.round += 1
         self.active, self._rows = {}, {}
         return self.flat
@@ -134,4 +211,5 @@ class SplitRounds:
         """Bytes of server parts' parameters and momentum held now (a report's number)."""
         per_part = 4 * (self.cut.top_start - self.cut.head_end)
         factor = 2 if self.run.client_momentum else 1
-        return per_part * factor * max(1, len(self.active))
+        models = len(self.active) if self.variant == SPLITFED else 1
+        return per_part * factor * max(1, models)

@@ -38,41 +38,58 @@ class OutOfTurn(ValueError):
     """A tensor that does not answer anything this part is waiting for."""
 
 
-class ServerPart:
-    """The server's stages for one client's turn (a fresh optimizer each turn)."""
+class ServerModel:
+    """The server's stages and their SGD optimizer (the run's lr at the round, and the
+    clients' --client-momentum and --weight-decay: "the same optimiser settings"), begun
+    afresh from x: per turn (SplitNN), per client (SFLV1) or per round for every client
+    at once (SFLV2)."""
 
-    def __init__(
-        self,
-        run: RunConfig,
-        parts: Parts,
-        shapes: tuple[tuple[int, ...], ...],
-        num_classes: int,
-        codecs: tuple[Codec, Codec],  # (activations up, gradients down)
-    ) -> None:
-        self.run, self.parts, self.num_classes = run, parts, num_classes
-        self.cut_shape, self.output_shape = shapes
-        self.up, self.down = codecs
-        self.module = parts.server
-        self.round = -1
-        self.step = 0  # the next activations this part takes
-        self.max_batch = 0
-        self._optimizer: torch.optim.Optimizer | None = None
-        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # U-shaped (a, out)
+    def __init__(self, run: RunConfig, module: torch.nn.Module) -> None:
+        self.run, self.module = run, module
+        self.optimizer: torch.optim.Optimizer | None = None
 
-    def begin(self, server_flat: np.ndarray, round_index: int, max_batch: int) -> None:
+    def begin(self, server_flat: np.ndarray, round_index: int) -> None:
         set_flat(self.module, server_flat)
         self.module.train()
-        self.round, self.step, self.max_batch, self._pending = round_index, 0, max_batch, None
         lr = float(np.float32(self.run.learning_rate_at(round_index)))
-        self._optimizer = torch.optim.SGD(
+        self.optimizer = torch.optim.SGD(
             self.module.parameters(),
             lr=lr,
-            momentum=self.run.client_momentum,  # "the same optimiser settings"
+            momentum=self.run.client_momentum,
             weight_decay=self.run.weight_decay,
         )
 
     def flat(self) -> np.ndarray:
         return get_flat(self.module)
+
+
+class ServerPart:
+    """One client's exchange with a server model: where it is (round, step), what it
+    may send (its batch size), what it is owed (U-shaped: the output's gradient)."""
+
+    def __init__(
+        self,
+        parts: Parts,
+        shapes: tuple[tuple[int, ...], ...],
+        num_classes: int,
+        codecs: tuple[Codec, Codec],  # (activations up, gradients down)
+        model: ServerModel,
+    ) -> None:
+        self.parts, self.num_classes, self.model = parts, num_classes, model
+        self.cut_shape, self.output_shape = shapes
+        self.up, self.down = codecs
+        self.round = -1
+        self.step = 0  # the next activations this part takes
+        self.max_batch = 0
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # U-shaped (a, out)
+
+    def begin(self, round_index: int, max_batch: int) -> None:
+        self.round, self.step, self.max_batch, self._pending = round_index, 0, max_batch, None
+
+    @property
+    def _optimizer(self) -> torch.optim.Optimizer:
+        assert self.model.optimizer is not None, "begin() the server model first"
+        return self.model.optimizer
 
     def take(self, tensor: Tensor) -> Tensor:
         """The answer to a client's tensor (a cut gradient, or U-shaped the output)."""
@@ -99,9 +116,8 @@ class ServerPart:
         ushaped = self.parts.cut.variant == USHAPED
         labels = self._labels(tensor, batch, ushaped)
         activations = self._values(tensor, self.up).requires_grad_(True)
-        assert self._optimizer is not None
         self._optimizer.zero_grad(set_to_none=True)
-        output = self.module(activations)
+        output = self.model.module(activations)
         self.step += 1
         if ushaped:
             self._pending = (activations, output)
@@ -127,7 +143,7 @@ class ServerPart:
         if tensor.labels:
             raise BadTensor("an output gradient carries no labels")
         output.backward(self._values(tensor, self.up))  # type: ignore[no-untyped-call]
-        assert self._optimizer is not None and activations.grad is not None
+        assert activations.grad is not None
         self._optimizer.step()
         self._pending = None
         return encode(CUT_GRADIENT, self.round, tensor.step, activations.grad, self.down)

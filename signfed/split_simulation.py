@@ -30,7 +30,7 @@ from server.master import MasterModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
 from server.split_records import split_record, split_summary
-from server.split_rounds import SplitRounds
+from server.split_rounds import Rotation, SplitRounds
 from signfed.progress import Progress
 from signfed.simulation_config import SimulationConfig
 
@@ -77,50 +77,71 @@ class SplitSimulation:
         self._float32 = get_codec("float32")
         self.client_seconds = 0.0  # compute on the clients' side, for the report
         self.server_seconds = 0.0
+        self._bytes, self._loss, self._steps, self._server_bytes = [0, 0], 0.0, 0, 0
 
-    def _turn(self, client: ClientSide, t: int) -> tuple[int, int, float]:
-        """One client's turn (or SplitFed round): (bytes up, bytes down, loss sum)."""
-        chunk = self.config.wire.chunk_bytes
+    def _start(self, client: ClientSide, t: int) -> None:
+        """A turn opens: the client's part down, the client begins."""
         part = self.rounds.start_turn(client.client_id, client.batch_size)
-        down, up = part_bytes(t, part, chunk, self._float32)
+        down, up = part_bytes(t, part, self.config.wire.chunk_bytes, self._float32)
+        self._bytes[1] += down
+        self._bytes[0] += up  # the part comes back up at the turn's end, the same size
         client.begin(part, t)
-        loss_sum = 0.0
-        while not client.done:
-            started = time.perf_counter()
-            sent = client.forward()
-            mid = time.perf_counter()
+
+    def _exchange(self, client: ClientSide) -> None:
+        """One minibatch: the tensors both ways, as the network carries them."""
+        chunk = self.config.wire.chunk_bytes
+        started = time.perf_counter()
+        sent = client.forward()
+        mid = time.perf_counter()
+        answer = self.rounds.take(client.client_id, sent)
+        done = time.perf_counter()
+        self._bytes[0] += tensor_size(sent, self.codecs[0], chunk)
+        self._bytes[1] += tensor_size(answer, self.codecs[1], chunk)
+        if client.variant == USHAPED:
+            sent = client.top(answer)
             answer = self.rounds.take(client.client_id, sent)
-            done = time.perf_counter()
-            up += tensor_size(sent, self.codecs[0], chunk)
-            down += tensor_size(answer, self.codecs[1], chunk)
-            if client.variant == USHAPED:
-                sent = client.top(answer)
-                answer = self.rounds.take(client.client_id, sent)
-                up += tensor_size(sent, self.codecs[0], chunk)
-                down += tensor_size(answer, self.codecs[1], chunk)
-            last = time.perf_counter()
-            loss_sum += client.backward(answer)
-            self.server_seconds += done - mid
-            self.client_seconds += (mid - started) + (time.perf_counter() - last)
-        self.rounds.end_turn(client.client_id, client.part())
-        return up, down, loss_sum
+            self._bytes[0] += tensor_size(sent, self.codecs[0], chunk)
+            self._bytes[1] += tensor_size(answer, self.codecs[1], chunk)
+        last = time.perf_counter()
+        self._loss += client.backward(answer)
+        self._steps += 1
+        self.server_seconds += done - mid
+        self.client_seconds += (mid - started) + (time.perf_counter() - last)
+
+    def _train(self, ids: tuple[int, ...], t: int) -> None:
+        """Round t's turns in the coordinator's order (server/split_rounds.py)."""
+        clients = [self.clients[c] for c in ids]
+        if not self.rounds.parallel:  # SplitNN: one turn after the other
+            for client in clients:
+                self._start(client, t)
+                while not client.done:
+                    self._exchange(client)
+                self.rounds.end_turn(client.client_id, client.part())
+            return
+        for client in clients:  # every part down as the round opens
+            self._start(client, t)
+        self._server_bytes = self.rounds.server_memory()
+        rotation = Rotation(ids if self.rounds.rotates else ())
+        for client in clients if not self.rounds.rotates else ():
+            while not client.done:  # SFLV1: a server part each: any order gives these bits
+                self._exchange(client)
+            self.rounds.end_turn(client.client_id, client.part())
+        while (c := rotation.current) is not None:  # SFLV2: one step each, in turn
+            if self.clients[c].done:
+                self.rounds.end_turn(c, self.clients[c].part())
+                rotation.remove(c)
+            else:
+                self._exchange(self.clients[c])
+                rotation.advance()
 
     def step(self, t: int) -> dict[str, Any]:
         started = time.perf_counter()
         ids = self.run.drawn(t)
-        up = down = steps = 0
-        loss_sum, server_bytes = 0.0, 0
-        for c in ids:
-            u, d, loss = self._turn(self.clients[c], t)
-            up, down, loss_sum, steps = (
-                up + u,
-                down + d,
-                loss_sum + loss,
-                steps + self.clients[c].steps,
-            )
-            server_bytes = max(server_bytes, self.rounds.server_memory())
-        if self.rounds.parallel:  # every SplitFed client held its server part at once
-            server_bytes *= len(ids)
+        self._bytes, self._loss, self._steps = [0, 0], 0.0, 0
+        self._server_bytes = self.rounds.server_memory()
+        self._train(ids, t)
+        up, down, steps, loss_sum = self._bytes[0], self._bytes[1], self._steps, self._loss
+        server_bytes = self._server_bytes
         flat = self.rounds.close()
         self.master.commit(flat, t + 1)
         record = split_record(

@@ -50,8 +50,9 @@ def _rows(out: Path) -> list[dict[str, Any]]:
         [*DIGITS, "--split-variant", "splitfed", "--rounds", "3", "--update-encoding",
          "float16", "--decision-encoding", "bfloat16", "--chunk-bytes", "4096"],
         [*MNIST, "--split-variant", "ushaped", "--cut-layer", "conv1", "--rounds", "2"],
+        [*DIGITS, "--split-variant", "splitfed2", "--rounds", "2"],
     ],
-    ids=["vanilla", "splitfed-float16", "ushaped-net"],
+    ids=["vanilla", "splitfed-float16", "ushaped-net", "splitfed2"],
 )  # fmt: skip
 def test_network_and_simulation_give_bit_identical_models(tmp_path: Path, flags: list[str]) -> None:
     net, sim = tmp_path / "net", tmp_path / "sim"

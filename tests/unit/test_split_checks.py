@@ -25,7 +25,8 @@ from common.split_tensor import (
     client_messages,
     encode,
 )
-from server.split_server import BadTensor, OutOfTurn, ServerPart
+from server.split_rounds import Rotation
+from server.split_server import BadTensor, OutOfTurn, ServerModel, ServerPart
 
 F32 = get_codec("float32")
 
@@ -33,8 +34,10 @@ F32 = get_codec("float32")
 def _part(variant: str, layer: str) -> ServerPart:
     run = RunConfig(dataset="mnist", model="net", learning_rate=0.1)
     parts = build_parts("net", (1, 28, 28), 10, 0, layer, variant)
-    part = ServerPart(run, parts, cut_shapes(parts, (1, 28, 28)), 10, (F32, F32))
-    part.begin(parts.cut.server_flat(np.zeros(parts.cut.num_params, np.float32)), 0, 4)
+    model = ServerModel(run, parts.server)
+    model.begin(parts.cut.server_flat(np.zeros(parts.cut.num_params, np.float32)), 0)
+    part = ServerPart(parts, cut_shapes(parts, (1, 28, 28)), 10, (F32, F32), model)
+    part.begin(0, 4)
     return part
 
 
@@ -71,11 +74,11 @@ def test_bad_tensors_are_refused_before_the_model(
     tensor: Tensor, error: type[Exception], text: str
 ) -> None:
     part = _part("vanilla", "conv2")
-    before = part.flat()
+    before = part.model.flat()
     with pytest.raises(error, match=None) as caught:
         part.take(tensor)
     assert text in str(caught.value)
-    assert np.array_equal(part.flat(), before)  # nothing trained
+    assert np.array_equal(part.model.flat(), before)  # nothing trained
 
 
 def test_ushaped_keeps_the_labels_and_answers_in_two_moves() -> None:
@@ -160,3 +163,17 @@ def test_ushaped_needs_a_stage_between_the_cut_and_the_top() -> None:
                 aggregator=AggregatorConfig(algorithm="split"),
             ),
         )
+
+
+def test_the_rotation_goes_round_and_drops_finished_clients() -> None:
+    rotation, seen = Rotation([0, 1, 2]), []
+    for _ in range(4):
+        seen.append(rotation.current)
+        rotation.advance()
+    assert seen == [0, 1, 2, 0]  # now at 1
+    rotation.remove(1)  # the current one finishes: the next in line is current
+    assert rotation.current == 2
+    rotation.remove(0)  # one before the current: the current stays
+    assert (rotation.current, rotation.ids) == (2, [2])
+    rotation.remove(2)
+    assert rotation.current is None
