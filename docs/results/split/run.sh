@@ -27,6 +27,8 @@ run one-client-vanilla "${COMMON[@]}" "${SGD[@]}" --clients 1 --rounds 2 --algor
   --split-variant vanilla --cut-layer conv2
 run splitfed "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
   --split-variant splitfed --cut-layer conv2
+run splitfed2 "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
+  --split-variant splitfed2 --cut-layer conv2
 run vanilla "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
   --split-variant vanilla --cut-layer conv2
 run ushaped "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
