@@ -1,9 +1,10 @@
 """What split learning leaves a client to compute, and what it costs the server:
-`python -m benchmarks.split_compute [--batches 63] [--repeats 3] [--data-dir data]`.
+`python -m benchmarks.split_compute [--batches 125] [--repeats 3] [--data-dir data]`.
 
-MNIST `Net`, batch 64, one torch thread. For each cut (conv1, conv2, fc1; and U-shaped
-at conv2, whose client keeps fc2 too) it times, side by side in one run, a client's
-epoch of 4,000 examples (63 minibatches, as a client of 15 holds): the full model's
+MNIST `Net`, batch 32 (the comparison's, docs/results/split/), one torch thread. For
+each cut (conv1, conv2, fc1; and U-shaped at conv2, whose client keeps fc2 too) it
+times, side by side in one run, a client's
+epoch of 4,000 examples (125 minibatches, as a client of 15 holds): the full model's
 forward, backward and SGD step (FedAvg's client) against the client part's alone (the
 head, and U-shaped the top, with the tensors at the cut given). Multiply-accumulates
 per example are counted from the layers' shapes. Server memory: the float32 bytes of
@@ -86,14 +87,14 @@ def time_epoch(step: object, batches: list[tuple[torch.Tensor, torch.Tensor]]) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, default=63)
+    parser.add_argument("--batches", type=int, default=125)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-dir", default="data")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_dataset("mnist", args.data_dir)
     batches = [
-        (as_model_input(data.train_x[i * 64 : (i + 1) * 64]), data.train_y[i * 64 : (i + 1) * 64])
+        (as_model_input(data.train_x[i * 32 : (i + 1) * 32]), data.train_y[i * 32 : (i + 1) * 32])
         for i in range(args.batches)
     ]
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "

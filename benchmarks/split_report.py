@@ -28,6 +28,7 @@ LABELS = {
     "vanilla": "split, vanilla (SplitNN, clients in turn)",
     "ushaped": "split, U-shaped (clients in turn)",
     "splitfed": "split, SplitFed (SFLV1)",
+    "splitfed2": "split, SplitFed (SFLV2)",
     "splitfed-float16": "split, SplitFed, float16 at the cut",
     "splitfed-conv1": "split, SplitFed, cut after conv1",
     "splitfed-fc1": "split, SplitFed, cut after fc1",
