@@ -29,6 +29,7 @@ LABELS = {
     "ushaped": "split, U-shaped (clients in turn)",
     "splitfed": "split, SplitFed (SFLV1)",
     "splitfed2": "split, SplitFed (SFLV2)",
+    "splitfed2-lr0.005": "split, SplitFed (SFLV2), lr 0.005",
     "splitfed-float16": "split, SplitFed, float16 at the cut",
     "splitfed-conv1": "split, SplitFed, cut after conv1",
     "splitfed-fc1": "split, SplitFed, cut after fc1",

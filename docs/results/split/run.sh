@@ -29,6 +29,9 @@ run splitfed "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm spli
   --split-variant splitfed --cut-layer conv2
 run splitfed2 "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
   --split-variant splitfed2 --cut-layer conv2
+# SFLV2's one server part takes 15 steps for each head's one: at SFLV1's lr it diverges
+run splitfed2-lr0.005 "${COMMON[@]}" --lr 0.005 --client-momentum 0.9 --clients 15 \
+  --rounds 5 --algorithm split --split-variant splitfed2 --cut-layer conv2
 run vanilla "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
   --split-variant vanilla --cut-layer conv2
 run ushaped "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
