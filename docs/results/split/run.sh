@@ -46,5 +46,5 @@ for cut in conv1 fc1; do
   run "splitfed-$cut" "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 1 --algorithm split \
     --split-variant splitfed --cut-layer "$cut"
 done
-run splitfed-float16 "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 2 --algorithm split \
+run splitfed-float16 "${COMMON[@]}" "${SGD[@]}" --clients 15 --rounds 5 --algorithm split \
   --split-variant splitfed --cut-layer conv2 --update-encoding float16 --decision-encoding float16
