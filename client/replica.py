@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.params import digest
+from client.model_assembler import ModelAssembler, ModelError
 from common.proto import signfed_pb2 as pb
 from common.proto import signfed_pb2_grpc as pb_grpc
 
@@ -18,12 +18,12 @@ def fetch_model(
 ) -> tuple[np.ndarray, int]:
     """(x^t, t): the master model through FetchModel, checked against its digest."""
     request = pb.FetchModelRequest(client_id=client_id, session=session)
-    parts: list[bytes] = []
-    round_index, expected = 0, b""
-    for chunk in stub.FetchModel(request):
-        parts.append(chunk.data)
-        round_index, expected = chunk.round, chunk.model_digest
-    flat = np.frombuffer(b"".join(parts), dtype="<f4").astype(np.float32)
-    if digest(flat) != expected:
-        raise ReplicaMismatch("fetched model does not match its own digest")
+    assembler, flat, round_index = ModelAssembler(), None, 0
+    try:
+        for chunk in stub.FetchModel(request):
+            flat, round_index = assembler.add(chunk), chunk.round
+    except ModelError as exc:
+        raise ReplicaMismatch(f"fetched model: {exc}") from None
+    if flat is None:
+        raise ReplicaMismatch("FetchModel ended before the model's last chunk")
     return flat, round_index

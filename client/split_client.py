@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from common.codecs import Codec
 from common.config import RunConfig
 from common.data import Dataset
+from common.local_sgd import local_sgd
 from common.models import as_model_input
 from common.params import get_flat, set_flat
-from common.partitions import partition_indices
+from common.partitions import run_shard
 from common.sampling import local_batches
 from common.split_model import USHAPED, Parts, build_parts
 from common.split_tensor import (
@@ -68,15 +69,7 @@ class ClientSide:
             run.model, dataset.input_shape, dataset.num_classes, run.seed, layer, variant
         )
         self.modules = self.parts.client_modules()
-        self.shard = partition_indices(
-            dataset.train_y.numpy(),
-            run.num_clients,
-            client_id,
-            run.partition,
-            run.seed,
-            classes_per_client=run.classes_per_client,
-            dirichlet_alpha=run.dirichlet_alpha,
-        )
+        self.shard = run_shard(run, dataset.train_y.numpy(), client_id)
         self.round = -1
         self.batches: list[np.ndarray] = []
         self._optimizer: torch.optim.Optimizer | None = None
@@ -110,13 +103,7 @@ class ClientSide:
             epochs=self.run.local_epochs,
             steps=self.run.local_steps,
         )
-        lr = float(np.float32(self.run.learning_rate_at(round_index)))  # as RunSettings says
-        self._optimizer = torch.optim.SGD(
-            self.modules.parameters(),
-            lr=lr,
-            momentum=self.run.client_momentum,
-            weight_decay=self.run.weight_decay,
-        )
+        self._optimizer = local_sgd(self.modules.parameters(), self.run, round_index)
 
     def part(self) -> np.ndarray:
         """(client part,) float32: the head (and top) as they stand."""

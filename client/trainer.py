@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from common.attacks import flipped_labels
 from common.config import RunConfig
 from common.data import Dataset
+from common.local_sgd import local_sgd
 from common.models import as_model_input, build_model
 from common.params import get_flat, get_flat_grad, set_flat
-from common.partitions import partition_indices
+from common.partitions import run_shard
 from common.sampling import local_batches, minibatch_indices
 
 
@@ -43,15 +44,7 @@ class LocalTrainer:
             )
         self.model = build_model(run.model, dataset.input_shape, dataset.num_classes, run.seed)
         # This client's share of the training data (DESIGN: the data never leaves it).
-        self.shard = partition_indices(
-            dataset.train_y.numpy(),
-            run.num_clients,
-            client_id,
-            run.partition,
-            run.seed,
-            classes_per_client=run.classes_per_client,
-            dirichlet_alpha=run.dirichlet_alpha,
-        )
+        self.shard = run_shard(run, dataset.train_y.numpy(), client_id)
 
     @property
     def num_examples(self) -> int:
@@ -91,14 +84,7 @@ class LocalTrainer:
         run = self.run
         set_flat(self.model, flat)
         self.model.train()
-        # lr as a float32 travels in RunSettings: every replica trains with that value
-        lr = float(np.float32(run.learning_rate_at(round_index)))
-        optimizer = torch.optim.SGD(
-            self.model.parameters(),
-            lr=lr,
-            momentum=run.client_momentum,
-            weight_decay=run.weight_decay,
-        )
+        optimizer = local_sgd(self.model.parameters(), run, round_index)
         for positions in local_batches(
             len(self.shard),
             self.batch_size,

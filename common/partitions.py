@@ -17,7 +17,12 @@ Schemes:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # the annotation only: partitions stays free of the config module
+    from common.config import RunConfig
 
 SCHEMES = ("copy", "iid", "classes", "dirichlet")
 
@@ -176,3 +181,17 @@ def partition_indices(
         return _rng(seed, 0, client_id).permutation(labels.size).astype(np.int64)
     owners = client_owners(labels, num_clients, scheme, seed, classes_per_client, dirichlet_alpha)
     return np.flatnonzero(owners == client_id).astype(np.int64)
+
+
+def run_shard(run: RunConfig, labels: np.ndarray, client_id: int) -> np.ndarray:
+    """`partition_indices` of client `client_id` under the run's partition settings (what
+    the client holds, and what the server knows it holds)."""
+    return partition_indices(
+        labels,
+        run.num_clients,
+        client_id,
+        run.partition,
+        run.seed,
+        classes_per_client=run.classes_per_client,
+        dirichlet_alpha=run.dirichlet_alpha,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from common.codecs import get_codec
 from common.config import RunConfig
 from common.data import Dataset
-from common.partitions import partition_indices
+from common.partitions import run_shard
 from common.split_config import SPLIT, activation_encoding, gradient_encoding
 from server.async_coordinator import AsyncCoordinator
 from server.checkpoints import Checkpointing
@@ -38,10 +38,7 @@ def examples_of(run: RunConfig, dataset: Dataset) -> Callable[[int], int]:
 
     @functools.cache
     def examples(client_id: int) -> int:
-        return len(partition_indices(
-            labels, run.num_clients, client_id, run.partition, run.seed,
-            classes_per_client=run.classes_per_client, dirichlet_alpha=run.dirichlet_alpha,
-        ))  # fmt: skip
+        return len(run_shard(run, labels, client_id))
 
     return examples
 

@@ -5,12 +5,12 @@ split's own numbers)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from common.config import RunConfig
 from common.split_model import Cut
 from server.records import RoundRecords, evaluated
+from server.summary import run_fields
 
 
 def split_record(
@@ -43,36 +43,10 @@ def split_record(
     return record
 
 
-def split_summary(
-    *,
-    runner: str,
-    run: RunConfig,
-    cut: Cut,
-    encodings: tuple[str, str],
-    rounds: int,
-    model_digest: bytes,
-    wall_seconds: float,
-    error: str | None = None,
-    replica_digests: dict[int, bytes] | None = None,
-    replicas_identical: bool | None = None,
-) -> dict[str, Any]:
-    """summary.json's fields (server/summary.summary_fields' schema), plus the cut."""
-    digests = replica_digests or {}
-    return {
-        "runner": runner,
-        "rounds": rounds,
-        "algorithm": run.aggregator.algorithm,
-        "update_encoding": encodings[0],  # the activations'
-        "decision_encoding": encodings[1],  # the gradients at the cut
-        "num_params": cut.num_params,
-        "model_digest": model_digest.hex(),
-        "clients_reported": len(digests),
-        "replica_digests": {str(i): d.hex() for i, d in sorted(digests.items())},
-        "replicas_identical": replicas_identical,
-        "error": error,
-        "config": asdict(run),
-        "wall_seconds": round(wall_seconds, 3),
-        "attack": None,
+def split_summary(*, cut: Cut, **fields: Any) -> dict[str, Any]:
+    """summary.json's fields (server/summary.run_fields: `encodings` are the activations'
+    and the cut gradients'), plus the cut."""
+    return run_fields(num_params=cut.num_params, **fields) | {
         "split": {
             "variant": cut.variant,
             "cut_layer": cut.layer,

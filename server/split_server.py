@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from common.codecs import Codec, PayloadError
 from common.config import RunConfig
+from common.local_sgd import local_sgd
 from common.params import get_flat, set_flat
 from common.split_model import USHAPED, Parts
 from common.split_tensor import (
@@ -51,13 +52,7 @@ class ServerModel:
     def begin(self, server_flat: np.ndarray, round_index: int) -> None:
         set_flat(self.module, server_flat)
         self.module.train()
-        lr = float(np.float32(self.run.learning_rate_at(round_index)))
-        self.optimizer = torch.optim.SGD(
-            self.module.parameters(),
-            lr=lr,
-            momentum=self.run.client_momentum,
-            weight_decay=self.run.weight_decay,
-        )
+        self.optimizer = local_sgd(self.module.parameters(), self.run, round_index)
 
     def flat(self) -> np.ndarray:
         return get_flat(self.module)

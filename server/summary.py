@@ -28,14 +28,38 @@ def summary_fields(
     replicas_identical: bool | None = None,
     attack: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The fields of a run of a round algorithm (its codecs and size from the engine)."""
+    return run_fields(
+        runner=runner, run=run, encodings=(engine.update_codec.name, engine.decision_codec.name),
+        num_params=engine.num_params, rounds=rounds, model_digest=model_digest,
+        wall_seconds=wall_seconds, error=error, replica_digests=replica_digests,
+        replicas_identical=replicas_identical, attack=attack,
+    )  # fmt: skip
+
+
+def run_fields(
+    *,
+    runner: str,
+    run: RunConfig,
+    encodings: tuple[str, str],  # (updates, decisions) as they travelled
+    num_params: int,
+    rounds: int,
+    model_digest: bytes,
+    wall_seconds: float,
+    error: str | None = None,
+    replica_digests: dict[int, bytes] | None = None,
+    replicas_identical: bool | None = None,
+    attack: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every run's summary fields, whatever trained it (split learning adds its own)."""
     digests = replica_digests or {}
     return {
         "runner": runner,  # "server" or "simulate"
         "rounds": rounds,
         "algorithm": run.aggregator.algorithm,
-        "update_encoding": engine.update_codec.name,
-        "decision_encoding": engine.decision_codec.name,
-        "num_params": engine.num_params,
+        "update_encoding": encodings[0],
+        "decision_encoding": encodings[1],
+        "num_params": num_params,
         "model_digest": model_digest.hex(),
         # Each client's final replica, by client id, as it reported in its Goodbye.
         "clients_reported": len(digests),
