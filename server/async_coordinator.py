@@ -37,7 +37,6 @@ from server.async_model import APPLIED, STALE, AsyncModel, UnknownVersion
 from server.async_records import AsyncProgress, AsyncRecords, update_record
 from server.checkpointer import Checkpointer
 from server.checkpoints import Checkpointing, ServerState
-from server.cohort import Cohort
 from server.coordinator import GOODBYE_TIMEOUT_S, MAX_BACKLOG
 from server.engine import RoundEngine
 from server.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -48,11 +47,12 @@ from server.messages import FAILED_PRECONDITION, Outgoing
 from server.metrics import MetricsSink
 from server.outcome import Outcome
 from server.phase import Phase, Phased, PhaseMachine
+from server.stream_members import StreamMembers
 
 log = logging.getLogger(__name__)
 
 
-class AsyncCoordinator(Phased):
+class AsyncCoordinator(Phased, StreamMembers):
     def __init__(
         self,
         *,
@@ -113,16 +113,9 @@ class AsyncCoordinator(Phased):
 
     # ---- membership ---------------------------------------------------------------
 
-    def holds_stream(self, client_id: int) -> bool:
-        return client_id in self.cohort or client_id in self.pending
-
     def attach(self, client_id: int) -> Link:
         self.refuse_if_done()
-        stale = self.cohort.get(client_id) or self.pending.get(client_id)
-        if stale is not None:  # a rejoin: the old stream ends first
-            self.detach(stale)
-            Cohort.replaced(stale)
-        link = Link(client_id=client_id)
+        link = self._fresh_link(client_id)  # a rejoin: the old stream ends first
         self.pending[client_id] = link
         log.info("client %d attached (%d waiting)", client_id, len(self.pending))
         if self.phase is Phase.WAITING and len(self.pending) >= self.run.num_clients:
@@ -139,10 +132,7 @@ class AsyncCoordinator(Phased):
     def detach(self, link: Link) -> None:
         """The stream ended: an update it had sent in full is still taken (its record
         says so); one it was training or still sending is lost."""
-        for members in (self.cohort, self.pending):
-            if members.get(link.client_id) is link:
-                del members[link.client_id]
-                log.info("client %d left (%d training)", link.client_id, len(self.cohort))
+        self._forget(link)
         if self.phase is Phase.DONE:
             self._goodbyes.hung_up(link.client_id)
 

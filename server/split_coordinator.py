@@ -34,7 +34,6 @@ from common.params import digest
 from common.split_model import USHAPED
 from common.split_tensor import ACTIVATIONS, Tensor, TensorAssembler, server_messages
 from common.wire import messages_size
-from server.cohort import Cohort
 from server.coordinator import GOODBYE_TIMEOUT_S
 from server.errors import FailedPrecondition, InvalidArgument, ProtocolError
 from server.goodbyes import Goodbyes
@@ -47,11 +46,12 @@ from server.phase import Phase, Phased, PhaseMachine
 from server.split_records import RoundTally, SplitRecords
 from server.split_rounds import Inbox, SplitRounds
 from server.split_server import BadTensor, OutOfTurn
+from server.stream_members import StreamMembers
 
 log = logging.getLogger(__name__)
 
 
-class SplitCoordinator(Phased):
+class SplitCoordinator(Phased, StreamMembers):
     def __init__(
         self,
         *,
@@ -94,16 +94,9 @@ class SplitCoordinator(Phased):
 
     # ---- membership (called by the streams) ------------------------------------------
 
-    def holds_stream(self, client_id: int) -> bool:
-        return client_id in self.cohort or client_id in self.pending
-
     def attach(self, client_id: int) -> Link:
         self.refuse_if_done()
-        stale = self.cohort.get(client_id) or self.pending.get(client_id)
-        if stale is not None:  # a rejoin: the old stream ends first
-            self.detach(stale)
-            Cohort.replaced(stale)
-        link = Link(client_id=client_id)
+        link = self._fresh_link(client_id)  # a rejoin: the old stream ends first
         if self.phase is Phase.WAITING:
             self.pending[client_id] = link
             log.info("client %d attached (%d waiting)", client_id, len(self.pending))
@@ -120,10 +113,7 @@ class SplitCoordinator(Phased):
         return link
 
     def detach(self, link: Link) -> None:
-        for members in (self.cohort, self.pending):
-            if members.get(link.client_id) is link:
-                del members[link.client_id]
-                log.info("client %d left (%d members)", link.client_id, len(self.cohort))
+        self._forget(link)
         if self.phase is Phase.DONE:
             self._goodbyes.hung_up(link.client_id)
         elif self._turns.get(link.client_id) is link:
