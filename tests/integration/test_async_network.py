@@ -95,7 +95,9 @@ def test_a_straggler_holds_up_nobody_and_a_stale_update_is_rejected(tmp_path: Pa
     delay = 0.5
     out = _run(
         tmp_path,
-        ["--async", "fedasync", "--rounds", "120", "--eval-every", "60", "--max-staleness", "3"],
+        # enough updates that the straggler sends several, however long its first (cold)
+        # local epoch takes: on an idle machine the others send 120 in about 2 s
+        ["--async", "fedasync", "--rounds", "400", "--eval-every", "200", "--max-staleness", "3"],
         delays={2: delay},
     )
     records = read_metrics(out)
