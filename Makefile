@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[dev,experiments]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,experiments,ray]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -138,6 +138,21 @@ bench: setup data-mnist
 	$(PY) -m benchmarks.fedavg_round --data-dir $(DATA)
 	$(PY) -m benchmarks.bytes_table --data-dir $(DATA)
 	$(PY) -m benchmarks.load
+
+# signfed against Flower's simulation (flwr + Ray) on the same FedAvg work, in one run
+# (benchmarks/flower_compare.py). Flower gets a venv of its own: its pins (protobuf,
+# grpcio, packaging) are not signfed's. BENCH_FLOWER_ARGS="--rounds 5" for a quick look.
+FLOWER_VENV := benchmarks/.flower-venv
+BENCH_FLOWER_ARGS ?= --rounds 30
+$(FLOWER_VENV)/.installed:
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/pip install -q 'flwr[simulation]==1.42.0' ray==2.55.1 torch==2.13.0 \
+		numpy==2.4.6
+	touch $@
+
+.PHONY: bench-flower
+bench-flower: setup data-mnist $(FLOWER_VENV)/.installed
+	$(PY) -m benchmarks.flower_compare --data-dir $(DATA) $(BENCH_FLOWER_ARGS)
 
 # Compose's settings: .env, made from the committed .env.example when missing (an
 # existing .env, which may hold tokens, is never overwritten).

@@ -61,7 +61,7 @@ def run_mode(
     sim = Simulation(SimulationConfig(run=run, out_dir="/dev/null", data_dir=data_dir), dataset)
     aggregator = sim.engine.aggregator
     n, ids = sim.num_params, sim.pool.client_ids
-    trainers = sim.pool.trainers  # type: ignore[attr-defined]  # InProcessPool
+    trainers = sim.pool.clients.trainers()  # type: ignore[attr-defined]  # InProcessPool
     # Another seed: another shuffle and other draws than any client's.
     reference = LocalTrainer(replace(run, seed=seed + REFERENCE_SEED), 0, ref_batch, dataset)
     groups = sorted(set(sizes))

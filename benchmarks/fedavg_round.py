@@ -49,7 +49,7 @@ SETTING = ["--dataset", "mnist", "--algorithm", "fedavg", "--clients", "15", "--
 def pure_seconds(sim: Simulation, t: int) -> float:
     """Sum over clients of its round-t local epoch as a bare torch loop from x^t."""
     run, total = sim.run, 0.0
-    for trainer in sim.pool.trainers:  # type: ignore[attr-defined]  # InProcessPool
+    for trainer in sim.pool.clients.trainers():  # type: ignore[attr-defined]  # InProcessPool
         batches = local_batches(
             len(trainer.shard), trainer.batch_size, t, run.seed, trainer.client_id, epochs=1
         )

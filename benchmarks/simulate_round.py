@@ -42,7 +42,7 @@ TARGET = 1.20  # a step may cost the clients' passes plus 20%
 def passes_seconds(sim: Simulation, t: int) -> float:
     """Sum over clients of one forward+backward on its round-t minibatch at x^t."""
     total = 0.0
-    for trainer in sim.pool.trainers:  # type: ignore[attr-defined]  # InProcessPool
+    for trainer in sim.pool.clients.trainers():  # type: ignore[attr-defined]  # InProcessPool
         positions = minibatch_indices(
             len(trainer.shard), trainer.batch_size, t, sim.run.seed, trainer.client_id
         )

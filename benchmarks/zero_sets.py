@@ -143,7 +143,7 @@ def main() -> None:
         aggregator=AggregatorConfig(algorithm="llr"),
     )
     sim = Simulation(SimulationConfig(run, out_dir=str(Path(args.out))), dataset)
-    trainers = sim.pool.trainers  # type: ignore[attr-defined]  # InProcessPool
+    trainers = sim.pool.clients.trainers()  # type: ignore[attr-defined]  # InProcessPool
     shapes = [tuple(p.shape) for p in trainers[0].model.parameters()]
     # Client 0 has batch 4, client 14 batch 904; batch 64 is a client-0 trainer re-sized.
     probes = {4: trainers[0], 904: trainers[14]}

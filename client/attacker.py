@@ -10,6 +10,9 @@ simulation's attackers share one computation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from client.trainer import LocalTrainer
@@ -38,13 +41,22 @@ class Colluders:
 
 
 def colluders_for(
-    attack: AttackConfig, run: RunConfig, dataset: Dataset, algorithm: Algorithm
+    attack: AttackConfig,
+    run: RunConfig,
+    dataset: Dataset,
+    algorithm: Algorithm,
+    shard_of: Callable[[int], np.ndarray] | None = None,  # a partition table's lookup
 ) -> Colluders | None:
     """The attackers' honest trainers, when the attack needs them (alie, ipm)."""
     if not attack.colluding:
         return None
     ids = attacker_ids(run.seed, run.num_clients, attack.attackers)
-    trainers = [LocalTrainer(run, i, run.batch_size_for(i), dataset) for i in ids]
+    trainers = [
+        LocalTrainer(
+            run, i, run.batch_size_for(i), dataset, shard=shard_of(i) if shard_of else None
+        )
+        for i in ids
+    ]
     return Colluders(trainers, algorithm, run)
 
 
@@ -93,8 +105,13 @@ def is_attacker(attack: AttackConfig, run: RunConfig, client_id: int) -> bool:
 
 
 def trainer_for(
-    attack: AttackConfig, run: RunConfig, client_id: int, batch_size: int, dataset: Dataset
+    attack: AttackConfig,
+    run: RunConfig,
+    client_id: int,
+    batch_size: int,
+    dataset: Dataset,
+    **shared: Any,  # LocalTrainer's shard and model, where the caller has them
 ) -> LocalTrainer:
     """The client's trainer: on flipped labels when it is a label-flipping attacker."""
     flip = attack.attack == "labelflip" and is_attacker(attack, run, client_id)
-    return LocalTrainer(run, client_id, batch_size, dataset, flip_labels=flip)
+    return LocalTrainer(run, client_id, batch_size, dataset, flip_labels=flip, **shared)

@@ -23,6 +23,13 @@ from common.partitions import run_shard
 from common.sampling import local_batches, minibatch_indices
 
 
+def local_steps(run: RunConfig, num_examples: int, batch_size: int) -> int:
+    """Local SGD steps of one local_model call by a client holding `num_examples`."""
+    if run.local_steps:
+        return run.local_steps
+    return run.local_epochs * -(-num_examples // batch_size)
+
+
 class LocalTrainer:
     def __init__(
         self,
@@ -32,6 +39,8 @@ class LocalTrainer:
         dataset: Dataset,
         *,
         flip_labels: bool = False,  # a label-flipping attacker trains on y -> C - 1 - y
+        shard: np.ndarray | None = None,  # its indices when the caller has them (a table)
+        model: torch.nn.Module | None = None,  # a model to reuse (see below)
     ) -> None:
         self.run = run
         self.client_id = client_id
@@ -42,9 +51,14 @@ class LocalTrainer:
             self.labels = torch.from_numpy(
                 flipped_labels(dataset.train_y.numpy(), dataset.num_classes)
             )
-        self.model = build_model(run.model, dataset.input_shape, dataset.num_classes, run.seed)
+        # Every use starts with set_flat and training-mode forward passes never read the
+        # running statistics a BatchNorm keeps, so many virtual clients can share one
+        # model (signfed/client_pool.py) and compute exactly what their own would.
+        if model is None:
+            model = build_model(run.model, dataset.input_shape, dataset.num_classes, run.seed)
+        self.model = model
         # This client's share of the training data (DESIGN: the data never leaves it).
-        self.shard = run_shard(run, dataset.train_y.numpy(), client_id)
+        self.shard = run_shard(run, dataset.train_y.numpy(), client_id) if shard is None else shard
 
     @property
     def num_examples(self) -> int:
@@ -75,9 +89,7 @@ class LocalTrainer:
     @property
     def steps_per_update(self) -> int:
         """Local SGD steps of one local_model call (an asynchronous run's clock counts them)."""
-        if self.run.local_steps:
-            return self.run.local_steps
-        return self.run.local_epochs * -(-len(self.shard) // self.batch_size)
+        return local_steps(self.run, len(self.shard), self.batch_size)
 
     def local_model(self, flat: np.ndarray, round_index: int) -> np.ndarray:
         """(N,) float32 x_m: the model local SGD reaches from `flat` (see local_delta)."""

@@ -19,23 +19,17 @@ from common.codecs import available as available_codecs
 from common.config_error import ConfigError as ConfigError
 from common.config_error import require
 from common.flags import int_tuple, joined, setting
+from common.registry import dataset_names, default_model, model_choices, model_names
 from common.sampling import participants
 from common.schedule import LR_SCHEDULES, learning_rate_at
+from common.sizes import SIZE_DISTRIBUTIONS
 
 PROTOCOL_VERSION = "signfed.v5"  # v5: split learning (split_variant, cut_layer, SplitTensor)
 CODECS = available_codecs()
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
-MODELS = ("mlp", "net", "resnet56")
 PARTITIONS = ("copy", "iid", "classes", "dirichlet")
-DEFAULT_MODEL = {
-    "digits": "mlp",
-    "synthetic": "mlp",
-    "mnist": "net",
-    "fashion-mnist": "net",
-    "cifar10": "resnet56",
-}
 
+_PLUGIN = " (names a plugin registers need its --plugin)"  # common/registry.py
 DEFAULT_BATCH_SIZE = 64  # what a client gets when neither it nor the server's plan chooses
 
 
@@ -43,13 +37,14 @@ DEFAULT_BATCH_SIZE = 64  # what a client gets when neither it nor the server's p
 class RunConfig:
     """What every participant must agree on; the server hands it to joiners."""
 
-    dataset: str = setting("digits", flag="--dataset", help="dataset", choices=DATASETS)
-    # empty: the dataset's default (DEFAULT_MODEL)
+    # names from common/registry.py, asked for when a parser is built: --plugin adds some
+    dataset: str = setting("digits", flag="--dataset", help="dataset", choices=dataset_names)
+    # empty: the dataset's default (its registry entry's default_model)
     model: str = setting(
         "",
         flag="--model",
         help="model; empty picks the dataset's default (mlp for digits, net for MNIST)",
-        choices=("", *MODELS),
+        choices=model_choices,
     )
     # the cohort size the server waits for before round 0
     num_clients: int = setting(
@@ -82,6 +77,22 @@ class RunConfig:
     )
     dirichlet_alpha: float = setting(  # for partition "dirichlet": smaller is more skewed
         0.5, flag="--dirichlet-alpha", help="concentration for --partition dirichlet"
+    )
+    # "equal": today's shards; skewed sizes model federations where few clients hold most
+    partition_sizes: str = setting(
+        "equal",
+        flag="--partition-sizes",
+        help="examples per client for --partition iid or classes: equal, lognormal "
+        "(--size-sigma) or powerlaw (--size-alpha)",
+        choices=SIZE_DISTRIBUTIONS,
+    )
+    size_sigma: float = setting(  # 1.0: the largest of 100 clients holds ~10x the median
+        1.0, flag="--size-sigma", help="std of log(size) for --partition-sizes lognormal"
+    )
+    size_alpha: float = setting(  # 1.5: heavy-tailed, yet the mean size is finite
+        1.5,
+        flag="--size-alpha",
+        help="tail exponent for --partition-sizes powerlaw (smaller: heavier tail)",
     )
     # K: clients check their replica against the master every K rounds
     digest_every: int = setting(
@@ -142,12 +153,16 @@ class RunConfig:
     aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
 
     def __post_init__(self) -> None:
+        datasets, models = dataset_names(), model_names()
         require(
-            self.dataset in DATASETS, f"--dataset must be one of {DATASETS}, got {self.dataset!r}"
+            self.dataset in datasets,
+            f"--dataset must be one of {datasets}, got {self.dataset!r}{_PLUGIN}",
         )
         if not self.model:
-            object.__setattr__(self, "model", DEFAULT_MODEL[self.dataset])
-        require(self.model in MODELS, f"--model must be one of {MODELS}, got {self.model!r}")
+            object.__setattr__(self, "model", default_model(self.dataset))
+        require(
+            self.model in models, f"--model must be one of {models}, got {self.model!r}{_PLUGIN}"
+        )
         require(self.num_clients >= 1, f"--clients must be >= 1, got {self.num_clients}")
         require(self.rounds >= 1, f"--rounds must be >= 1, got {self.rounds}")
         require(self.learning_rate > 0, f"--lr must be > 0, got {self.learning_rate}")
@@ -167,6 +182,21 @@ class RunConfig:
         require(
             self.dirichlet_alpha > 0, f"--dirichlet-alpha must be > 0, got {self.dirichlet_alpha}"
         )
+        require(
+            self.partition_sizes in SIZE_DISTRIBUTIONS,
+            f"--partition-sizes must be one of {SIZE_DISTRIBUTIONS}, got {self.partition_sizes!r}",
+        )
+        require(
+            self.partition_sizes == "equal" or self.partition in ("iid", "classes"),
+            f"--partition-sizes {self.partition_sizes} needs --partition iid or classes; "
+            + (
+                "--partition copy gives every client all the data"
+                if self.partition == "copy"
+                else f"--partition {self.partition} draws its own sizes"
+            ),
+        )
+        require(self.size_sigma > 0, f"--size-sigma must be > 0, got {self.size_sigma}")
+        require(self.size_alpha > 0, f"--size-alpha must be > 0, got {self.size_alpha}")
         require(self.digest_every >= 1, f"--digest-every must be >= 1, got {self.digest_every}")
         require(self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}")
         require(

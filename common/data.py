@@ -4,7 +4,8 @@ Five sources work offline: the 8x8 digits bundled as `common/digits.npz`, MNIST 
 Fashion-MNIST as IDX files fetched once by `common.fetch` (`make data`), CIFAR-10 from
 the `cifar-10-batches-py` folder a person brings (`common.cifar`), and seeded synthetic
 Gaussian classes. torchvision does not import beside the pinned torch, so IDX files are
-read with NumPy (`common.idx`).
+read with NumPy (`common.idx`). Each is a name in common/registry.py, as a plugin's
+dataset is (docs/extending.md); `load_dataset` loads any of them and checks the result.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import cifar
+from common import cifar, registry
 from common.config import ConfigError
 from common.idx import read_idx
 
 logger = logging.getLogger(__name__)
-
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "cifar10", "synthetic")
 
 # Per-pixel mean/std of the training images after scaling to [0, 1]: the customary
 # constants, so numbers compare with other MNIST/Fashion-MNIST results.
@@ -231,7 +230,8 @@ def _make_synthetic(seed: int) -> Dataset:
 
 
 def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
-    """Load `name` ("digits", "mnist", "fashion-mnist", "cifar10" or "synthetic").
+    """Load the dataset registered as `name` (common/registry.py): "digits", "mnist",
+    "fashion-mnist", "cifar10", "synthetic", or a plugin's.
 
     `seed` fixes the digits train/test split and the synthetic draws; MNIST,
     Fashion-MNIST and CIFAR-10 have fixed splits and ignore it. `data_dir` holds mnist/,
@@ -240,32 +240,61 @@ def load_dataset(name: str, data_dir: str | Path, seed: int = 0) -> Dataset:
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if name not in registry.dataset_names():
+        raise DataError(f"unknown dataset {name!r}; choose one of {registry.dataset_names()}")
+    data = registry.get_dataset(name).load(Path(data_dir), seed)
+    _check_loaded(name, data)
+    return data
+
+
+def load_builtin(name: str, data_dir: Path, seed: int) -> Dataset:
+    """A built-in dataset (the registry's loader of each)."""
     if name == "digits":
         return _load_digits(seed)
     if name == "synthetic":
         return _make_synthetic(seed)
     if name in _IMAGE_STATS:
-        return _load_idx_images(name, Path(data_dir))
-    if name == "cifar10":
-        return _load_cifar10(Path(data_dir))
-    raise DataError(f"unknown dataset {name!r}; choose one of {DATASET_NAMES}")
+        return _load_idx_images(name, data_dir)
+    return _load_cifar10(data_dir)
+
+
+def _check_loaded(name: str, data: Dataset) -> None:
+    """DataError unless a loader (a plugin's above all) gave what trainers expect."""
+    if not isinstance(data, Dataset):
+        raise DataError(f"dataset {name}: its loader returned {type(data).__name__}, not a Dataset")
+    for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+        problem = ""
+        if x.dtype != torch.float32 or y.dtype != torch.int64:
+            problem = f"x must be float32 and y int64, got {x.dtype} and {y.dtype}"
+        elif tuple(x.shape[1:]) != tuple(data.input_shape) or y.shape != (len(x),):
+            problem = f"x {tuple(x.shape)}, y {tuple(y.shape)}, input_shape {data.input_shape}"
+        elif len(y) and not 0 <= int(y.min()) <= int(y.max()) < data.num_classes:
+            problem = f"labels must lie in 0..{data.num_classes - 1}"
+        if problem:
+            raise DataError(f"dataset {name}, {split} split: {problem}")
 
 
 def check_available(name: str, data_dir: str | Path) -> None:
     """MissingDataError unless the files of `name` are in data_dir (they are not read:
     a launcher checks this before it starts processes that would each fail on it)."""
+    check = registry.get_dataset(name).check
+    if check is not None:
+        check(Path(data_dir))
+
+
+def check_files(name: str, data_dir: Path) -> None:
+    """The check of the built-in datasets that live in files."""
     if name in _IMAGE_STATS:
-        _idx_paths(name, Path(data_dir))
-    elif name == "cifar10":
-        data_dir = Path(data_dir)
-        folder = cifar.find_folder(data_dir)
-        if folder is None:
-            first, second = cifar.candidate_folders(data_dir)
-            where = f"CIFAR-10 is not in {first} (nor in {second})"
-        else:
-            names = (*cifar.TRAIN_BATCHES, cifar.TEST_BATCH)
-            missing = [n for n in names if not (folder / n).is_file()]
-            if not missing:
-                return
-            where = f"{folder} lacks {', '.join(missing)}"
-        raise MissingDataError(f"{where}. {cifar.download_hint(data_dir)}.")
+        _idx_paths(name, data_dir)
+        return
+    folder = cifar.find_folder(data_dir)
+    if folder is None:
+        first, second = cifar.candidate_folders(data_dir)
+        where = f"CIFAR-10 is not in {first} (nor in {second})"
+    else:
+        names = (*cifar.TRAIN_BATCHES, cifar.TEST_BATCH)
+        missing = [n for n in names if not (folder / n).is_file()]
+        if not missing:
+            return
+        where = f"{folder} lacks {', '.join(missing)}"
+    raise MissingDataError(f"{where}. {cifar.download_hint(data_dir)}.")

@@ -32,7 +32,9 @@ class Flag:
     help: str
     parse: Callable[[str], Any] | None = None  # text -> value; None: the default's type
     show: Callable[[Any], str] | None = None  # value -> text, the inverse of parse
-    choices: tuple[Any, ...] | None = None
+    # the allowed values, or a function that names them when asked (a registry that
+    # --plugin grows: common/registry.py)
+    choices: tuple[Any, ...] | Callable[[], Sequence[Any]] | None = None
     # A field set by a command's own option rather than a generated one (`--resume DIR`
     # sets ServerConfig.resume): that option's name; `name` is then "".
     set_by: str = ""
@@ -40,6 +42,10 @@ class Flag:
     @property
     def dest(self) -> str:
         return dest_of(self.name or self.set_by)
+
+    def allowed(self) -> tuple[Any, ...] | None:
+        """The choices as they are now."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
 
 
 def setting(
@@ -49,12 +55,13 @@ def setting(
     help: str = "",
     parse: Callable[[str], Any] | None = None,
     show: Callable[[Any], str] | None = None,
-    choices: Sequence[Any] | None = None,
+    choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None,
     set_by: str = "",
     default_factory: Any = MISSING,
 ) -> Any:
     """A dataclass field with its flag: `rounds: int = setting(100, flag="--rounds", ...)`."""
-    meta = Flag(flag, help, parse, show, tuple(choices) if choices else None, set_by)
+    allowed = choices if callable(choices) else tuple(choices) if choices else None
+    meta = Flag(flag, help, parse, show, allowed, set_by)
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata={_META: meta})
     return field(default=default, metadata={_META: meta})
@@ -181,7 +188,7 @@ def add_flags(
                 help=flag.help,
             )  # fmt: skip
             continue
-        narrowed = (choices or {}).get(f.name, flag.choices)
+        narrowed = (choices or {}).get(f.name, flag.allowed())
         group.add_argument(
             flag.name,
             type=_parser_of(flag, default),
@@ -294,6 +301,7 @@ def _file_value(name: str, flag: Flag, default: Any, value: Any) -> Any:
         kind = {int: "an integer", float: "a number"}.get(type(default), "a string")
         why = exc if flag.parse else f"expected {kind}, got {value!r}"
         raise _error(f"{name}: {why}") from None
-    if flag.choices is not None and parsed not in flag.choices:
-        raise _error(f"{name}: must be one of {flag.choices}, got {parsed!r}")
+    allowed = flag.allowed()
+    if allowed is not None and parsed not in allowed:
+        raise _error(f"{name}: must be one of {allowed}, got {parsed!r}")
     return parsed

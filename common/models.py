@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("net", "mlp", "resnet56")
+from common import registry
 
 
 class Net(nn.Module):
@@ -175,35 +175,47 @@ def as_model_input(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
+def build_net(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+        raise ValueError(
+            f"model 'net' needs square image input (C, H, H), got {input_shape}; "
+            "use model 'mlp' for flat features"
+        )
+    return Net(input_shape[0], input_shape[1], num_classes)
+
+
+def build_mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    return MLP(math.prod(input_shape), num_classes)
+
+
+def build_resnet56(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    if len(input_shape) != 3:
+        raise ValueError(f"model 'resnet56' needs image input (C, H, W), got {input_shape}")
+    return ResNet56(input_shape[0], num_classes)
+
+
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int) -> nn.Module:
     """A fresh model whose parameters depend only on (name, shapes, seed).
 
-    `input_shape` is one example's shape: (C, H, W) for "net" and "resnet56", anything
-    for "mlp" (it is flattened). Two calls with the same arguments give bit-identical parameters,
-    and torch's global RNG state is the same before and after the call.
+    `name` is a model of the registry (common/registry.py): "net" and "resnet56" take
+    `input_shape` (one example's shape) as (C, H, W); "mlp" takes anything (it is
+    flattened). Two calls with the same arguments give bit-identical parameters, and
+    torch's global RNG state is the same before and after the call.
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    spec = registry.get_model(name)
     # Built on the meta device: the constructors' own default initialisation then draws
     # nothing from the global RNG; `to_empty` gives real storage that we fill below.
     with torch.device("meta"):
-        if name == "net":
-            if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
-                raise ValueError(
-                    f"model 'net' needs square image input (C, H, H), got {input_shape}; "
-                    "use model 'mlp' for flat features"
-                )
-            model: nn.Module = Net(input_shape[0], input_shape[1], num_classes)
-        elif name == "mlp":
-            model = MLP(math.prod(input_shape), num_classes)
-        elif name == "resnet56":
-            if len(input_shape) != 3:
-                raise ValueError(f"model 'resnet56' needs image input (C, H, W), got {input_shape}")
-            model = ResNet56(input_shape[0], num_classes)
-        else:
-            raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+        model = spec.build(tuple(input_shape), num_classes)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model {name!r}: its builder returned {type(model).__name__}")
+    buffers = [n for n, _ in model.named_buffers()]
+    if buffers:  # to_empty leaves them garbage, and replicas share parameters only
+        raise TypeError(f"model {name!r} keeps buffers {buffers}; only parameters are seeded")
     model = model.to_empty(device="cpu")
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)

@@ -42,6 +42,9 @@ def run_settings(
         classes_per_client=run.classes_per_client,
         chunk_bytes=wire.chunk_bytes,
         dirichlet_alpha=run.dirichlet_alpha,
+        partition_sizes=run.partition_sizes,
+        size_sigma=run.size_sigma,
+        size_alpha=run.size_alpha,
         update_encoding=update.wire_id,  # type: ignore[arg-type]
         decision_encoding=decision.wire_id,  # type: ignore[arg-type]
         local_epochs=run.local_epochs,
@@ -78,6 +81,10 @@ def run_config_from(settings: pb.RunSettings) -> RunConfig:
         partition=settings.partition,
         classes_per_client=settings.classes_per_client,
         dirichlet_alpha=settings.dirichlet_alpha,
+        # an older server sends none of the three: its shards were equal
+        partition_sizes=settings.partition_sizes or "equal",
+        size_sigma=settings.size_sigma or RunConfig.size_sigma,
+        size_alpha=settings.size_alpha or RunConfig.size_alpha,
         digest_every=settings.digest_every,
         update_encoding=update_encoding,
         decision_encoding=codec_for_wire(settings.decision_encoding).name,

@@ -14,6 +14,7 @@ The engine sees NumPy arrays only: it imports neither grpc nor the generated stu
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import numpy as np
 
 from common.algorithms import get_algorithm
 from common.codecs import Layout
-from common.config import RunConfig
+from common.config import ConfigError, RunConfig
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class RoundEngine:
         # layout: the model's parameter blocks, so a ternary decision encodes compactly
         self.update_codec, self.decision_codec = self.algorithm.encodings(run, layout)
         self.aggregator = self.algorithm.aggregator(num_params, run.aggregator, layout)
+        check_state_memory(run, self.aggregator.client_state_bytes())
 
     # ---- cadence: the same for every backend -----------------------------------------
 
@@ -97,6 +99,30 @@ class RoundEngine:
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         self.aggregator.load_state_dict(state)
+
+
+def physical_memory() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_state_memory(run: RunConfig, per_client: int, limit: int | None = None) -> None:
+    """ConfigError when the aggregator's per-client state for every client the run can
+    draw (all M, or at most K a round) would exceed `limit` (half the machine's memory)."""
+    limit = physical_memory() // 2 if limit is None else limit
+    drawn = run.clients_per_round or run.num_clients
+    voters = min(run.num_clients, run.rounds * drawn)
+    if voters * per_client > limit:
+        raise ConfigError(
+            f"--algorithm {run.aggregator.algorithm} keeps {per_client / 2**20:.1f} MiB of "
+            f"counters per client: {voters} clients need {voters * per_client / 2**30:.1f} "
+            f"GiB, over the {limit / 2**30:.1f} GiB allowed; {_fewer(run)}"
+        )
+
+
+def _fewer(run: RunConfig) -> str:
+    if run.aggregator.algorithm == "llr":
+        return "add --pooled (one crossing probability per client, made for many clients)"
+    return "use fewer clients, or --algorithm llr --pooled"
 
 
 def round_record(

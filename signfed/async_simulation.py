@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from client.trainer import LocalTrainer
+from client.trainer import local_steps
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.config import ConfigError
 from common.data import Dataset, load_dataset
@@ -39,6 +39,7 @@ from server.master import MasterModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
 from signfed.async_checkpoint import capture_state, restore_state
+from signfed.client_pool import PoolSpec
 from signfed.clock import VirtualClock
 from signfed.progress import Progress
 from signfed.simulation_config import SimulationConfig
@@ -54,14 +55,15 @@ class AsyncSimulation:
         self.out = Path(config.out_dir)
         self.dataset = dataset or load_dataset(run.dataset, config.data_dir, seed=run.seed)
         self.master = MasterModel(run, self.dataset)
-        self.trainers = [
-            LocalTrainer(run, i, run.batch_size_for(i), self.dataset)
-            for i in range(run.num_clients)
-        ]
+        # identities and shards; a trainer is made when its client trains (many clients)
+        spec = PoolSpec(run, config.attack, config.data_dir, config.threads)
+        self.clients = spec.clients(self.dataset)
         self.model = AsyncModel(config.asynchrony, run.aggregator.server_lr, self.master.flat)
-        self.clock = VirtualClock(
-            config.clock, run.seed, [t.steps_per_update for t in self.trainers]
-        )
+        steps = [
+            local_steps(run, int(n), run.batch_size_for(i))
+            for i, n in enumerate(self.clients.shards.sizes)
+        ]
+        self.clock = VirtualClock(config.clock, run.seed, steps)
         self.model_bytes = 4 * self.master.num_params  # a float32 vector, up or down
         # per client: the version it trains from, that model, its update count
         self._base: list[int] = [0] * run.num_clients
@@ -92,7 +94,7 @@ class AsyncSimulation:
     def result_of(self, client: int, base: np.ndarray, k: int) -> np.ndarray:
         """What the client sends for its k-th update trained from `base`: its local model
         (fedasync) or delta (fedbuff)."""
-        trainer = self.trainers[client]
+        trainer = self.clients.trainer(client)
         if self.config.asynchrony.mode == "fedasync":
             return trainer.local_model(base, k)
         return trainer.local_delta(base, k)

@@ -4,9 +4,9 @@ tokens, the algorithms' table, data fetching.
 Subcommands import what they need when they run: `signfed status` (the compose
 healthcheck) must not pay for importing torch.
 
-Exit codes: 2 for a usage error (a bad flag or value, an unreadable --config: one
-`signfed...: error:` line, no traceback), 1 for a failure at run time; `signfed client`
-adds 75 (client/outcome.py).
+Exit codes: 2 for a usage error (a bad flag or value, an unreadable --config, a --plugin
+that does not load: one `signfed...: error:` line, no traceback), 1 for a failure at run
+time; `signfed client` adds 75 (client/outcome.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from common.config import ConfigError
 from common.fetch import FETCHABLE, SOURCE_HELP
-from signfed import options
+from signfed import options, plugins
 
 
 class _Parser(argparse.ArgumentParser):
@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     algorithms.set_defaults(handler=_algorithms)
 
+    for name in plugins.COMMANDS:  # --plugin: imported before parsing (signfed/plugins.py)
+        plugins.add_option(options.subcommand(parser, name))
     fetch = sub.add_parser("fetch", help="download and checksum a dataset")
     options.add_fetch_options(fetch, FETCHABLE, SOURCE_HELP)
     fetch.set_defaults(handler=_fetch)
@@ -283,7 +285,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     args = parser.parse_args(argv)
     args.from_config = set()
     if getattr(args, "config", ""):
-        command = _subcommand(parser, args.command)
+        command = options.subcommand(parser, args.command)
         values = options.config_file_values(args.config, args.command, command)
         command.set_defaults(**values)
         args = parser.parse_args(argv)
@@ -292,20 +294,14 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     return args
 
 
-def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices[name]
-    raise KeyError(name)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     try:
+        plugins.load(plugins.requested(argv))  # first: their names are the parser's choices
+        parser = build_parser()
         args = parse(parser, argv)
     except ConfigError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        print(f"signfed: error: {exc}", file=sys.stderr)
         return 2
     try:
         logging.basicConfig(

@@ -2,23 +2,34 @@
 
 A pool computes the updates of the clients drawn for round t from x^t and returns the
 payloads as they would travel (encoded by the run's update codec), in client id order.
-Today's pool runs the clients one after another in this process; a process pool or Ray
-actors (many virtual clients) implement the same methods.
+Three backends (signfed/pool_config.py), one result:
+
+- inprocess: the clients one after another in this process;
+- process: a pool of worker processes on this machine (signfed/process_pool.py);
+- ray: actors on a Ray cluster of one or many machines (signfed/ray_pool.py).
+
+Each worker of each backend holds one `VirtualClients` (client/virtual_clients.py),
+rebuilt from a `PoolSpec`; an update is a function of (run, client, round, x^t) alone,
+computed with the same torch thread count everywhere, so which worker computes it
+changes no bit.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from client.attacker import Attacker, colluders_for, is_attacker, trainer_for
-from common.algorithms import Algorithm
+from client.virtual_clients import VirtualClients
 from common.attack_config import AttackConfig
-from common.codecs import Codec
 from common.config import RunConfig
-from common.data import Dataset
+from common.data import Dataset, load_dataset
+from common.shards import client_shards
+from signfed.pool_config import PoolConfig
 
 
 class ClientPool(Protocol):
@@ -33,49 +44,59 @@ class ClientPool(Protocol):
     def close(self) -> None: ...
 
 
-class InProcessPool:
-    """The clients as LocalTrainers in this process, run in id order."""
+def partition_cache(data_dir: str | Path) -> Path:
+    """Where partition tables are kept between runs (common/shards.py)."""
+    return Path(data_dir) / "partitions"
 
-    def __init__(
-        self,
-        run: RunConfig,
-        dataset: Dataset,
-        algorithm: Algorithm,
-        codec: Codec,
-        attack: AttackConfig | None = None,
-    ) -> None:
-        attack = attack or AttackConfig()
-        self.run = run
-        self.algorithm = algorithm
-        self.codec = codec
-        self.trainers = [
-            trainer_for(attack, run, i, run.batch_size_for(i), dataset)
-            for i in range(run.num_clients)
-        ]
-        self.client_ids = list(range(run.num_clients))
-        self.weights = np.array(
-            [algorithm.row_weight(t.batch_size, t.num_examples) for t in self.trainers],
-            dtype=np.float64,
-        )
-        local = algorithm.local_training  # else one minibatch gradient per update
-        self.steps_per_update = [t.steps_per_update if local else 1 for t in self.trainers]
-        colluders = colluders_for(attack, run, dataset, algorithm)  # shared by the attackers
-        self.attackers = {
-            i: Attacker(attack, run, algorithm, self.trainers[i], colluders)
-            for i in self.client_ids
-            if is_attacker(attack, run, i)
-        }
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """What a worker needs to rebuild the run's clients (picklable: it travels)."""
+
+    run: RunConfig
+    attack: AttackConfig
+    data_dir: str
+    threads: int  # torch threads per worker: the count the in-process run uses
+
+    def clients(self, dataset: Dataset | None = None) -> VirtualClients:
+        run = self.run
+        dataset = dataset or load_dataset(run.dataset, self.data_dir, seed=run.seed)
+        labels = dataset.train_y.numpy()
+        shards = client_shards(run, labels, partition_cache(self.data_dir), run.dataset)
+        return VirtualClients(run, dataset, shards, self.attack)
+
+
+class InProcessPool:
+    """The clients in this process, in id order."""
+
+    def __init__(self, clients: VirtualClients) -> None:
+        self.clients = clients
+        self.client_ids = clients.client_ids
+        self.weights = clients.weights
+        self.steps_per_update = clients.steps_per_update
 
     def updates(self, flat: np.ndarray, round_index: int, ids: Sequence[int]) -> list[bytes]:
-        rows = []
-        for i in ids:
-            attacker = self.attackers.get(i)
-            if attacker is not None:
-                rows.append(attacker.update(flat, round_index))
-            else:
-                trainer = self.trainers[i]
-                rows.append(self.algorithm.client_update(trainer, flat, round_index, self.run))
-        return [self.codec.encode(row) for row in rows]
+        return [self.clients.update(flat, round_index, i) for i in ids]
 
     def close(self) -> None:
         """Nothing to release in-process."""
+
+
+def worker_count(workers: int) -> int:
+    """--workers, or one per core this process may use."""
+    return workers or len(os.sched_getaffinity(0))
+
+
+def make_pool(spec: PoolSpec, config: PoolConfig, dataset: Dataset) -> ClientPool:
+    """The backend `config` names, its clients rebuilt from `spec` (this process's from
+    `dataset`: the row weights and steps every backend reports come from them)."""
+    clients = spec.clients(dataset)
+    if config.backend == "process":
+        from signfed.process_pool import ProcessPool  # multiprocessing only when asked
+
+        return ProcessPool(spec, clients, worker_count(config.workers))
+    if config.backend == "ray":
+        from signfed.ray_pool import RayPool  # the optional extra: imported only here
+
+        return RayPool(spec, clients, config.workers, config.ray_address)
+    return InProcessPool(clients)

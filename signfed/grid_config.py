@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.config import DATASETS, require
+from common.config import require
 from common.flags import joined, setting, word_tuple
+from common.registry import dataset_names
 
 
 def names_setting(default: tuple[str, ...], *, flag: str, help: str) -> Any:
@@ -21,7 +22,7 @@ def names_setting(default: tuple[str, ...], *, flag: str, help: str) -> Any:
 
 @dataclass(frozen=True)
 class GridConfig:
-    dataset: str = setting("mnist", flag="--dataset", help="dataset", choices=DATASETS)
+    dataset: str = setting("mnist", flag="--dataset", help="dataset", choices=dataset_names)
     # Seeds F .. F+seeds-1: single runs of constant-lr signSGD are noisy.
     seeds: int = setting(2, flag="--seeds", help="runs per setting, seeds F .. F+S-1")
     first_seed: int = setting(0, flag="--first-seed", help="F: the first seed (extend a grid)")

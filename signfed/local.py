@@ -19,7 +19,7 @@ from pathlib import Path
 from common import flags
 from common.config import RunConfig
 from common.split_config import SPLIT, check_split_run
-from signfed import options
+from signfed import options, plugins
 from signfed.progress import ClientWait, FollowMetrics, Progress
 from signfed.run_end import report_lines
 
@@ -97,7 +97,7 @@ def run_local(args: argparse.Namespace) -> int:
         "--port-file", str(port_file), "--out", str(out), "--data-dir", args.data_dir,
         "--threads", str(server_threads(args.server_threads, run)),
         *(["--overwrite"] if args.overwrite else []),
-        *flags.to_argv(asynchrony), *flags.to_argv(split),
+        *flags.to_argv(asynchrony), *flags.to_argv(split), *plugins.argv(),
     ]  # fmt: skip
     print(
         f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
@@ -114,8 +114,9 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"server listening on 127.0.0.1:{port}", flush=True)
         for i in range(run.num_clients):  # each takes the server's batch plan for its id
             argv = client_argv(
-                port, i, "--data-dir", args.data_dir, *flags.to_argv(wire), *flags.to_argv(attack)
-            )
+                port, i, "--data-dir", args.data_dir, *flags.to_argv(wire), *flags.to_argv(attack),
+                *plugins.argv(),  # a client builds the model and data the server names
+            )  # fmt: skip
             clients.append(spawn(argv, out / f"client-{i}.log"))
         progress = FollowMetrics(out / "metrics.jsonl", Progress(run.rounds))
         waiting = ClientWait(f"127.0.0.1:{port}", run.num_clients)

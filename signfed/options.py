@@ -28,6 +28,7 @@ from common.split_config import SPLIT, SplitConfig
 from server.config import ServerConfig
 from signfed.async_experiment_config import AsyncExperimentConfig
 from signfed.clock import ClockConfig
+from signfed.pool_config import PoolConfig
 from signfed.experiment_config import BatchModesConfig
 from signfed.robustness_config import RobustnessConfig
 from signfed.simulation_config import SimulationConfig
@@ -143,6 +144,8 @@ def add_simulate_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("asynchronous training (common/staleness.py)")
     flags.add_flags(g, AsyncConfig)
     flags.add_flags(g, ClockConfig)
+    g = parser.add_argument_group("where the clients train (signfed/client_pool.py)")
+    flags.add_flags(g, PoolConfig)
 
 
 def add_local_options(parser: argparse.ArgumentParser) -> None:
@@ -222,6 +225,14 @@ def add_status_options(parser: argparse.ArgumentParser) -> None:
 
 def add_data_option(parser: Any) -> None:
     flags.add_flags(parser, ServerConfig, only=("data_dir",))
+
+
+def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of `signfed NAME`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    raise KeyError(name)
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:

@@ -33,7 +33,7 @@ from server.master import MasterModel
 from server.metrics import MetricsWriter
 from server.run_dir import RUN_FILES
 from server.summary import summary_fields
-from signfed.client_pool import ClientPool, InProcessPool
+from signfed.client_pool import ClientPool, PoolSpec, make_pool
 from signfed.clock import VirtualClock
 from signfed.progress import Progress
 from signfed.simulation_config import SimulationConfig
@@ -56,9 +56,8 @@ class Simulation:
         self.master = MasterModel(run, self.dataset)
         self.num_params = self.master.num_params
         self.engine = RoundEngine(run, self.num_params, self.master.layout)
-        self.pool: ClientPool = pool or InProcessPool(
-            run, self.dataset, self.engine.algorithm, self.engine.update_codec, config.attack
-        )
+        spec = PoolSpec(run, config.attack, config.data_dir, config.threads)
+        self.pool: ClientPool = pool or make_pool(spec, config.pool, self.dataset)
         # --virtual-clock: each round timed as the async simulation times updates
         self.clock = None
         if config.clock.virtual_clock:

@@ -12,6 +12,7 @@ from common.config import RunConfig, WireConfig, require
 from common.flags import setting
 from common.split_config import SPLIT, SplitConfig, check_split_run
 from signfed.clock import ClockConfig
+from signfed.pool_config import PoolConfig
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class SimulationConfig:
     asynchrony: AsyncConfig = field(default_factory=AsyncConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)  # where the clients train
     # another async run's order of arrivals instead of the clock's (signfed/async_replay.py)
     replay: str = setting(
         "",
@@ -71,6 +73,12 @@ class SimulationConfig:
                 and not self.clock.virtual_clock,
                 "--algorithm split runs without --async, --attack or --virtual-clock (yet)",
             )
+        require(
+            self.pool.backend == "inprocess"
+            or not (self.asynchrony.enabled or self.split_run),
+            f"--backend {self.pool.backend} runs synchronous rounds: not with --async or "
+            "--algorithm split (yet)",
+        )
         require(
             self.asynchrony.enabled or not self.replay,
             "--replay replays an asynchronous run: add --async fedasync or fedbuff",

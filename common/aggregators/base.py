@@ -49,6 +49,10 @@ class Aggregator(abc.ABC):
         (M, ceil(N/8)) uint8); weights: (M,) examples behind each row, for those that
         weigh rows by it. Returns the decided row. Updates internal statistics."""
 
+    def client_state_bytes(self) -> int:
+        """Bytes of state each distinct client adds when it first votes (llr's counters)."""
+        return 0
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume (checkpoints); stateless aggregators have nothing."""
         return {}

@@ -34,6 +34,19 @@ its own warm-up. A client that merely missed rounds keeps its record.
 Pooled mode (config.pooled): one p per client over all coordinates, p_m = D_m / (N r_m),
 D_m its total disagreements (bitarray.util.count_xor on the packed vectors): the mean
 of the per-coordinate p's, so both modes share the weight formula and the rules above.
+
+Partial participation over many clients (--clients-per-round K of M): per-coordinate
+counters cost 4 N bytes for every client that has voted, 23 GB for 10,000 clients at
+N = 582k, and each row is read only in the rounds its client is drawn (K/M of them).
+Pooled counters cost 32 bytes a client. They are also the better estimate there: a
+client drawn r times has r Bernoulli draws per coordinate, so its per-coordinate p
+after 5 draws is one of 6 values and its weight mostly noise or +-clip, while the
+pooled p averages N r draws; what pooling gives up is the spread of p across the
+coordinates of one client, which a client that votes rarely cannot estimate anyway.
+The round engine refuses per-coordinate counters whose worst case (every client that
+can be drawn in the run) exceeds half the machine's memory, and names --pooled
+(server/engine.py); benchmarks/llr_partial.py measures what pooling costs in
+decoding quality where both fit.
 """
 
 from __future__ import annotations
@@ -94,6 +107,12 @@ class LLRVote(Aggregator):
         if self.config.pooled:
             return np.float64  # (K,) totals over N coordinates: exact integers to 2^53
         return np.int32 if self._exact else np.float32
+
+    def client_state_bytes(self) -> int:
+        # a row of counts (and of voted counts with --abstentions skip), r_m, seen, id
+        per_coordinate = 0 if self.config.pooled else self.num_coords
+        itemsize = np.dtype(self._counts_dtype).itemsize
+        return (1 + per_coordinate) * itemsize + (4 * self.num_coords if self._skip else 0) + 24
 
     # ---- one round -------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class JoinRequest(_message.Message):
     def __init__(self, protocol_version: _Optional[str] = ..., client_name: _Optional[str] = ..., batch_size: _Optional[int] = ..., requested_id: _Optional[int] = ...) -> None: ...
 
 class RunSettings(_message.Message):
-    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes", "async_mode", "split_variant", "cut_layer")
+    __slots__ = ("algorithm", "dataset", "model", "num_params", "learning_rate", "rounds", "seed", "digest_every", "partition", "num_clients", "classes_per_client", "chunk_bytes", "lr_schedule", "dirichlet_alpha", "update_encoding", "decision_encoding", "local_epochs", "local_steps", "client_momentum", "weight_decay", "clients_per_round", "batch_sizes", "async_mode", "split_variant", "cut_layer", "partition_sizes", "size_sigma", "size_alpha")
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,9 @@ class RunSettings(_message.Message):
     ASYNC_MODE_FIELD_NUMBER: _ClassVar[int]
     SPLIT_VARIANT_FIELD_NUMBER: _ClassVar[int]
     CUT_LAYER_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_SIZES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_SIGMA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_ALPHA_FIELD_NUMBER: _ClassVar[int]
     algorithm: str
     dataset: str
     model: str
@@ -110,7 +113,10 @@ class RunSettings(_message.Message):
     async_mode: str
     split_variant: str
     cut_layer: str
-    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ..., async_mode: _Optional[str] = ..., split_variant: _Optional[str] = ..., cut_layer: _Optional[str] = ...) -> None: ...
+    partition_sizes: str
+    size_sigma: float
+    size_alpha: float
+    def __init__(self, algorithm: _Optional[str] = ..., dataset: _Optional[str] = ..., model: _Optional[str] = ..., num_params: _Optional[int] = ..., learning_rate: _Optional[float] = ..., rounds: _Optional[int] = ..., seed: _Optional[int] = ..., digest_every: _Optional[int] = ..., partition: _Optional[str] = ..., num_clients: _Optional[int] = ..., classes_per_client: _Optional[int] = ..., chunk_bytes: _Optional[int] = ..., lr_schedule: _Optional[str] = ..., dirichlet_alpha: _Optional[float] = ..., update_encoding: _Optional[_Union[Encoding, str]] = ..., decision_encoding: _Optional[_Union[Encoding, str]] = ..., local_epochs: _Optional[int] = ..., local_steps: _Optional[int] = ..., client_momentum: _Optional[float] = ..., weight_decay: _Optional[float] = ..., clients_per_round: _Optional[int] = ..., batch_sizes: _Optional[_Iterable[int]] = ..., async_mode: _Optional[str] = ..., split_variant: _Optional[str] = ..., cut_layer: _Optional[str] = ..., partition_sizes: _Optional[str] = ..., size_sigma: _Optional[float] = ..., size_alpha: _Optional[float] = ...) -> None: ...
 
 class JoinReply(_message.Message):
     __slots__ = ("client_id", "session", "settings", "round", "model_digest", "batch_size")

@@ -25,3 +25,21 @@ def test_a_client_gets_every_setting_it_trains_or_attacks_with() -> None:
     assert received.batch_size_for(3) == 64
     planless = run_settings(replace(run, batch_sizes=()), WireConfig(), num_params=100)
     assert run_config_from(planless).batch_sizes == ()
+
+
+def test_skewed_partition_sizes_reach_the_client() -> None:
+    for run in (
+        RunConfig(partition="iid", partition_sizes="lognormal", size_sigma=0.7),
+        RunConfig(partition="classes", partition_sizes="powerlaw", size_alpha=2.5),
+    ):
+        received = run_config_from(run_settings(run, WireConfig(), num_params=100))
+        assert received.partition == run.partition
+        assert received.partition_sizes == run.partition_sizes
+        assert (received.size_sigma, received.size_alpha) == (run.size_sigma, run.size_alpha)
+    # An older server sends none of the three: its shards were equal, with the defaults.
+    settings = run_settings(RunConfig(partition="iid"), WireConfig(), num_params=100)
+    for name in ("partition_sizes", "size_sigma", "size_alpha"):
+        settings.ClearField(name)
+    received = run_config_from(settings)
+    assert received.partition_sizes == "equal"
+    assert (received.size_sigma, received.size_alpha) == (1.0, 1.5)

@@ -85,7 +85,7 @@ def test_sgd_steps_by_the_batch_weighted_mean_gradient(digits: Dataset, tmp_path
     run = _run(rounds=1, aggregator=AggregatorConfig(algorithm="sgd"))
     sim = Simulation(SimulationConfig(run, out_dir=str(tmp_path)), digits)
     x0 = sim.master.flat.copy()
-    gradients = [t.gradient(x0, 0) for t in sim.pool.trainers]
+    gradients = [t.gradient(x0, 0) for t in sim.pool.clients.trainers()]  # type: ignore[attr-defined]
     record = sim.step(0)
     expected = sum(b * g.astype(np.float64) for b, g in zip((4, 8, 64), gradients, strict=True))
     step = x0.astype(np.float64) - sim.master.flat
