@@ -33,7 +33,9 @@ from common.params import model_layout
 class ShardTable(Protocol):
     """Which examples each client holds (common/shards.py builds it once per run)."""
 
-    sizes: np.ndarray  # (M,) int64: the examples of each client
+    @property
+    def sizes(self) -> np.ndarray:  # (M,) int64: the examples of each client
+        ...
 
     def indices(self, client_id: int) -> np.ndarray: ...
 

@@ -6,6 +6,9 @@ this is where that plan comes from: a preset --batch-mode or an explicit --batch
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 from common.config import ConfigError, require
 
 # The paper's batch modes for M = 15 clients, total batch 960 (DESIGN.md).
@@ -52,3 +55,12 @@ def parse_batch_sizes(text: str, num_clients: int) -> tuple[int, ...]:
     )
     require(all(s >= 1 for s in sizes), f"--batch-sizes must all be >= 1, got {text!r}")
     return sizes
+
+
+def batch_sizes_text(sizes: Sequence[int], listed: int = 20) -> str:
+    """Batch sizes for a banner: the list for a few clients, counts for many
+    ("10000 x 32", "8000 x 4 + 2000 x 128"), so 10,000 clients take one short line."""
+    if len(sizes) <= listed:
+        return str(list(sizes))
+    counts = Counter(sizes)
+    return " + ".join(f"{counts[b]} x {b}" for b in sorted(counts))

@@ -5,7 +5,6 @@ each run ends with."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import asdict
@@ -14,7 +13,7 @@ from typing import Any
 from common.codecs import get_codec
 from common.config import RunConfig
 from common.data import Dataset
-from common.partitions import run_shard
+from common.shards import client_shards
 from common.split_config import SPLIT, activation_encoding, gradient_encoding
 from server.async_coordinator import AsyncCoordinator
 from server.checkpoints import Checkpointing
@@ -34,11 +33,10 @@ Coordinator = RoundCoordinator | AsyncCoordinator | SplitCoordinator
 
 def examples_of(run: RunConfig, dataset: Dataset) -> Callable[[int], int]:
     """client id -> the examples it holds: the server knows the split, not the data."""
-    labels = dataset.train_y.numpy()
+    sizes = client_shards(run, dataset.train_y.numpy(), None, run.dataset).sizes  # one pass
 
-    @functools.cache
     def examples(client_id: int) -> int:
-        return len(run_shard(run, labels, client_id))
+        return int(sizes[client_id])
 
     return examples
 

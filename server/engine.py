@@ -107,7 +107,15 @@ def physical_memory() -> int:
 
 def check_state_memory(run: RunConfig, per_client: int, limit: int | None = None) -> None:
     """ConfigError when the aggregator's per-client state for every client the run can
-    draw (all M, or at most K a round) would exceed `limit` (half the machine's memory)."""
+    draw (all M, or at most K a round) would exceed `limit` (half the machine's memory).
+
+    llr's per-coordinate counters cost 4N bytes per client that has voted: 23 GB for
+    10,000 clients at N = 582k. With K of M drawn a round they are also a poor estimate:
+    a client drawn r times has r draws per coordinate (after 5, its p is one of 6
+    values and its weight mostly noise or +-clip), while --pooled counters (32 bytes a
+    client) average N r draws, giving up only the spread of p across one client's
+    coordinates, which a client that rarely votes cannot estimate anyway.
+    benchmarks/llr_partial.py measures what pooling costs where both fit."""
     limit = physical_memory() // 2 if limit is None else limit
     drawn = run.clients_per_round or run.num_clients
     voters = min(run.num_clients, run.rounds * drawn)

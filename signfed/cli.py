@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from common.batch_plan import batch_sizes_text
 from common.config import ConfigError
 from common.fetch import FETCHABLE, SOURCE_HELP
 from signfed import options, plugins
@@ -109,7 +110,7 @@ def _simulate(args: argparse.Namespace) -> int:
     mode = f" ({config.asynchrony.mode})" if config.asynchrony.enabled else ""
     print(
         f"signfed simulate: {run.num_clients} clients, batch sizes "
-        f"{[run.batch_size_for(i) for i in range(run.num_clients)]}, "
+        f"{batch_sizes_text([run.batch_size_for(i) for i in range(run.num_clients)])}, "
         f"{run.aggregator.algorithm}{mode} on {run.dataset}/{run.model}, {run.rounds} "
         f"{steps} -> {args.out}"
     )

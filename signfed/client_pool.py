@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from common.attack_config import AttackConfig
 from common.config import RunConfig
 from common.data import Dataset, load_dataset
 from common.shards import client_shards
+from signfed import plugins
 from signfed.pool_config import PoolConfig
 
 
@@ -57,8 +58,11 @@ class PoolSpec:
     attack: AttackConfig
     data_dir: str
     threads: int  # torch threads per worker: the count the in-process run uses
+    # --plugin files this process loaded: a worker loads them before it builds anything
+    plugins: tuple[str, ...] = field(default_factory=plugins.loaded)
 
     def clients(self, dataset: Dataset | None = None) -> VirtualClients:
+        plugins.load(self.plugins)  # a no-op where they are loaded already
         run = self.run
         dataset = dataset or load_dataset(run.dataset, self.data_dir, seed=run.seed)
         labels = dataset.train_y.numpy()

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from common import flags
+from common.batch_plan import batch_sizes_text
 from common.config import RunConfig
 from common.split_config import SPLIT, check_split_run
 from signfed import options, plugins
@@ -100,7 +101,7 @@ def run_local(args: argparse.Namespace) -> int:
         *flags.to_argv(asynchrony), *flags.to_argv(split), *plugins.argv(),
     ]  # fmt: skip
     print(
-        f"signfed local: {run.num_clients} clients, batch sizes {list(sizes)}, "
+        f"signfed local: {run.num_clients} clients, batch sizes {batch_sizes_text(sizes)}, "
         f"{run.aggregator.algorithm}{f' ({asynchrony.mode})' if asynchrony.enabled else ''} on "
         f"{run.dataset}/{run.model}, {run.rounds} {'updates' if asynchrony.enabled else 'rounds'} "
         f"-> {out}"

@@ -28,8 +28,8 @@ from common.split_config import SPLIT, SplitConfig
 from server.config import ServerConfig
 from signfed.async_experiment_config import AsyncExperimentConfig
 from signfed.clock import ClockConfig
-from signfed.pool_config import PoolConfig
 from signfed.experiment_config import BatchModesConfig
+from signfed.pool_config import PoolConfig
 from signfed.robustness_config import RobustnessConfig
 from signfed.simulation_config import SimulationConfig
 

@@ -34,7 +34,7 @@ try:
     import ray
     from ray.util import ActorPool
 except ImportError:  # pragma: no cover - the message is the test
-    ray = None
+    ray = None  # type: ignore[assignment]
 
 
 class ClientActor:
@@ -56,9 +56,7 @@ class ClientActor:
 
 
 class RayPool:
-    def __init__(
-        self, spec: PoolSpec, clients: VirtualClients, workers: int, address: str
-    ) -> None:
+    def __init__(self, spec: PoolSpec, clients: VirtualClients, workers: int, address: str) -> None:
         if ray is None:
             raise ConfigError("--backend ray needs Ray: pip install 'signfed[ray]'")
         self.client_ids = clients.client_ids
@@ -88,9 +86,8 @@ class RayPool:
 
     def updates(self, flat: np.ndarray, round_index: int, ids: Sequence[int]) -> list[bytes]:
         model = ray.put(flat)  # once per round, shared by every actor
-        return list(
-            self._pool.map(lambda actor, i: actor.update.remote(model, round_index, i), ids)
-        )
+        work = [int(i) for i in ids]
+        return list(self._pool.map(lambda a, i: a.update.remote(model, round_index, i), work))
 
     def close(self) -> None:
         for actor in getattr(self, "actors", []):

@@ -74,8 +74,7 @@ class SimulationConfig:
                 "--algorithm split runs without --async, --attack or --virtual-clock (yet)",
             )
         require(
-            self.pool.backend == "inprocess"
-            or not (self.asynchrony.enabled or self.split_run),
+            self.pool.backend == "inprocess" or not (self.asynchrony.enabled or self.split_run),
             f"--backend {self.pool.backend} runs synchronous rounds: not with --async or "
             "--algorithm split (yet)",
         )

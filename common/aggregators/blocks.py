@@ -100,3 +100,11 @@ def disagreements(vote: np.ndarray, decision: np.ndarray, num_coords: int, absta
     signs, nonzero = planes(decision, num_coords)
     differ = (vote_signs ^ signs) | (vote_nonzero ^ nonzero)
     return int(np.bitwise_count(differ).sum(dtype=np.int64))
+
+
+BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
+
+
+def block_size(num_voters: int) -> int:
+    """Coordinates per block for M voters: a multiple of 64, between 1024 and 65536."""
+    return min(65536, max(1024, BLOCK_ELEMENTS // num_voters // 64 * 64))

@@ -35,18 +35,7 @@ Pooled mode (config.pooled): one p per client over all coordinates, p_m = D_m / 
 D_m its total disagreements (bitarray.util.count_xor on the packed vectors): the mean
 of the per-coordinate p's, so both modes share the weight formula and the rules above.
 
-Partial participation over many clients (--clients-per-round K of M): per-coordinate
-counters cost 4 N bytes for every client that has voted, 23 GB for 10,000 clients at
-N = 582k, and each row is read only in the rounds its client is drawn (K/M of them).
-Pooled counters cost 32 bytes a client. They are also the better estimate there: a
-client drawn r times has r Bernoulli draws per coordinate, so its per-coordinate p
-after 5 draws is one of 6 values and its weight mostly noise or +-clip, while the
-pooled p averages N r draws; what pooling gives up is the spread of p across the
-coordinates of one client, which a client that votes rarely cannot estimate anyway.
-The round engine refuses per-coordinate counters whose worst case (every client that
-can be drawn in the run) exceeds half the machine's memory, and names --pooled
-(server/engine.py); benchmarks/llr_partial.py measures what pooling costs in
-decoding quality where both fit.
+Many clients, few a round: --pooled, for the reasons server/engine.py gives.
 """
 
 from __future__ import annotations
@@ -69,7 +58,6 @@ from common.aggregators.weights import (
 )
 from common.config import AggregatorConfig
 
-BLOCK_ELEMENTS = 2**18  # per coordinate block, M x c: the temporaries stay in L2 (measured)
 Weigher = Callable[[np.ndarray], np.ndarray]
 
 
@@ -77,11 +65,6 @@ def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
     out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
     out[: len(array)] = array
     return out
-
-
-def block_size(num_voters: int) -> int:
-    """Coordinates per block for M voters: a multiple of 64, between 1024 and 65536."""
-    return min(65536, max(1024, BLOCK_ELEMENTS // num_voters // 64 * 64))
 
 
 class LLRVote(Aggregator):
@@ -108,11 +91,10 @@ class LLRVote(Aggregator):
             return np.float64  # (K,) totals over N coordinates: exact integers to 2^53
         return np.int32 if self._exact else np.float32
 
-    def client_state_bytes(self) -> int:
-        # a row of counts (and of voted counts with --abstentions skip), r_m, seen, id
-        per_coordinate = 0 if self.config.pooled else self.num_coords
-        itemsize = np.dtype(self._counts_dtype).itemsize
-        return (1 + per_coordinate) * itemsize + (4 * self.num_coords if self._skip else 0) + 24
+    def client_state_bytes(self) -> int:  # counts (N or 1, N voted with skip), r, seen, id
+        counts = 1 if self.config.pooled else self.num_coords
+        skip = 4 * self.num_coords if self._skip else 0
+        return counts * np.dtype(self._counts_dtype).itemsize + skip + 24
 
     # ---- one round -------------------------------------------------------------
 
@@ -205,7 +187,7 @@ class LLRVote(Aggregator):
         first = int(rows[0])
         contiguous = np.array_equal(rows, np.arange(first, first + len(rows)))
         select: slice | np.ndarray = slice(first, first + len(rows)) if contiguous else rows
-        step = block_size(len(rows))
+        step = blocks.block_size(len(rows))
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             block = blocks.votes_block(votes, lo, hi, n, abstain)
@@ -261,7 +243,7 @@ class LLRVote(Aggregator):
     ) -> np.ndarray:
         n = self.num_coords
         decision = np.empty(votes.shape[1], np.uint8)
-        step = block_size(len(weights))
+        step = blocks.block_size(len(weights))
         for lo in range(0, n, step):
             hi = min(n, lo + step)
             total = blocks.weighted_total(

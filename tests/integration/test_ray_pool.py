@@ -59,9 +59,7 @@ def _summary(out: Path) -> dict[str, Any]:
     return json.loads((out / "summary.json").read_text())
 
 
-def test_ray_actors_on_two_nodes_train_the_in_process_model(
-    cluster: Any, tmp_path: Path
-) -> None:
+def test_ray_actors_on_two_nodes_train_the_in_process_model(cluster: Any, tmp_path: Path) -> None:
     digits = load_dataset("digits", "data", seed=0)
     here = tmp_path / "inprocess"
     Simulation(SimulationConfig(RUN, out_dir=str(here), data_dir=str(tmp_path)), digits).run_all()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.aggregators.llr import block_size
+from common.aggregators.blocks import block_size
 from common.algorithms import create_aggregator
 from common.config import AggregatorConfig
 from common.ternary import defect

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from common.aggregators.bits import count_planes, majority_packed, tie_coin
-from common.aggregators.llr import block_size
+from common.aggregators.blocks import block_size
 from common.algorithms import available, create_aggregator, register
 from common.algorithms.signs import SignAlgorithm
 from common.config import AggregatorConfig

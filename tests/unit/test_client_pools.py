@@ -38,9 +38,11 @@ def _run(algorithm: str = "llr", **overrides: Any) -> RunConfig:
     return RunConfig(**settings)
 
 
-def _simulate(tmp_path: Path, name: str, digits: Dataset, **config: Any) -> dict[str, Any]:
+def _simulate(tmp_path: Path, name: str, digits: Dataset, **settings: Any) -> dict[str, Any]:
     out = tmp_path / name
-    Simulation(SimulationConfig(out_dir=str(out), data_dir=str(tmp_path), **config), digits).run_all()
+    Simulation(
+        SimulationConfig(out_dir=str(out), data_dir=str(tmp_path), **settings), digits
+    ).run_all()
     return json.loads((out / "summary.json").read_text())
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from common.aggregators.blocks import block_size
 from common.aggregators.fd import FDVote, final_layer_start
-from common.aggregators.llr import block_size
 from common.aggregators.weights import QUANTUM
 from common.algorithms import create_aggregator, get_algorithm
 from common.codecs import Layout
