@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compo
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
 	data-fashion results-mnist results-fashion results-fashion-cosine results-zeros \
-	results-robustness results-async results-split bench images wheelhouse up down \
+	results-robustness results-async results-split results-many bench images wheelhouse up down \
 	clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
@@ -132,12 +132,17 @@ results-split: setup data-mnist
 	PY=$(PY) bash docs/results/split/run.sh runs/split
 	$(PY) -m benchmarks.split_report
 
+# 10,000 virtual clients, FedAvg and llr --pooled, with peak memory (docs/results/many-clients/)
+results-many: setup data-mnist
+	bash docs/results/many-clients/run.sh
+
 bench: setup data-mnist
 	$(PY) -m benchmarks.aggregate
 	$(PY) -m benchmarks.simulate_round --data-dir $(DATA)
 	$(PY) -m benchmarks.fedavg_round --data-dir $(DATA)
 	$(PY) -m benchmarks.bytes_table --data-dir $(DATA)
 	$(PY) -m benchmarks.load
+	$(PY) -m benchmarks.pool_backends --data-dir $(DATA)
 
 # signfed against Flower's simulation (flwr + Ray) on the same FedAvg work, in one run
 # (benchmarks/flower_compare.py). Flower gets a venv of its own: its pins (protobuf,
