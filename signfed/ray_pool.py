@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,18 @@ try:
     from ray.util import ActorPool
 except ImportError:  # pragma: no cover - the message is the test
     ray = None  # type: ignore[assignment]
+
+
+def check_answers(address: str, timeout: float = 5.0) -> None:
+    """ConfigError unless something listens at a HOST:PORT --ray-address: Ray itself
+    retries a dead address for minutes before it gives up."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "", "auto", a ray:// client address: Ray's own lookup, which is quick
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConfigError(f"--ray-address {address}: no Ray cluster answers ({error})") from None
 
 
 class ClientActor:
@@ -65,6 +78,7 @@ class RayPool:
         self._started = not ray.is_initialized()
         if self._started:
             # empty: a Ray of this machine's cores; else join the cluster at `address`
+            check_answers(address)
             try:
                 ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as error:

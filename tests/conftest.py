@@ -1,8 +1,17 @@
-"""Suite-wide reporting: say plainly whether the container tests ran."""
+"""Suite-wide settings and reporting: Ray's environment, and whether the container
+tests ran."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Read when ray is first imported (whichever test imports it first) and inherited by the
+# Ray processes tests start: Ray reports no usage, and keeps every address on 127.0.0.1
+# (it swaps loopback for the machine's routable address unless told this is a cluster
+# of one machine; tests send traffic to 127.0.0.1 only).
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -4,7 +4,6 @@ actors on both nodes, and the model the in-process backend trains, bit for bit."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,11 +19,6 @@ from signfed.client_pool import PoolSpec
 from signfed.pool_config import PoolConfig
 from signfed.simulation import Simulation, SimulationConfig
 
-# Read when ray is imported, and inherited by the cluster's processes: Ray reports no
-# usage, and keeps every address on 127.0.0.1 (it swaps loopback for the machine's
-# routable address unless told this is a cluster of one machine).
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="the Ray backend is the optional extra signfed[ray]")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
@@ -45,7 +39,8 @@ RUN = RunConfig(
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A head and a second node, one CPU each: two actors, one per node."""
-    loopback = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}  # no traffic off this machine
+    # every address 127.0.0.1: tests/conftest.py sets Ray's environment for that
+    loopback = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
     nodes = cluster_utils.Cluster(
         initialize_head=True, head_node_args={**loopback, "include_dashboard": False}
     )

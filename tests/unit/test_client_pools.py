@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,14 @@ def test_a_dead_worker_fails_the_round(digits: Dataset, tmp_path: Path) -> None:
 def test_bad_pool_settings_are_refused(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         PoolConfig(**settings)
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_at_once() -> None:
+    from signfed.ray_pool import check_answers
+
+    with socket.socket() as unused:  # a port of this machine that nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(ConfigError, match=f"--ray-address 127.0.0.1:{port}: no Ray cluster"):
+        check_answers(f"127.0.0.1:{port}")
+    check_answers("auto")  # left to Ray, which answers at once
