@@ -39,6 +39,10 @@ class PoolConfig:
         )
         require(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         require(
+            not self.workers or self.backend != "inprocess",
+            "--workers sizes a pool of workers: add --backend process or ray",
+        )
+        require(
             not self.ray_address or self.backend == "ray",
             "--ray-address names a Ray cluster: add --backend ray",
         )

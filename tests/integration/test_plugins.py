@@ -83,3 +83,17 @@ def test_local_hands_the_plugins_to_its_server_and_clients(tmp_path: Path) -> No
     assert summary["replicas_identical"] is True and summary["clients_reported"] == 2
     assert summary["final_accuracy"] >= 0.5  # chance 0.25; measured 0.72
     assert "replicas identical: True" in stdout
+
+
+def test_the_process_pool_workers_load_the_plugins(tmp_path: Path) -> None:
+    """Spawned workers start bare: the run's --plugin files travel in their PoolSpec."""
+    plugins = ["--plugin", "docs/examples/blobs.py", "--plugin", "docs/examples/logreg.py"]
+    run = ["--dataset", "blobs", "--model", "logreg", "--algorithm", "mv", "--clients", "4",
+           "--rounds", "5", "--lr", "0.01", "--partition", "iid"]  # fmt: skip
+    digests = []
+    for backend in ("inprocess", "process"):
+        out = tmp_path / backend
+        _signfed(["simulate", *plugins, *run, "--backend", backend,
+                  "--out", str(out), "--data-dir", str(tmp_path)])  # fmt: skip
+        digests.append(json.loads((out / "summary.json").read_text())["model_digest"])
+    assert digests[0] == digests[1]

@@ -101,6 +101,7 @@ def test_a_dead_worker_fails_the_round(digits: Dataset, tmp_path: Path) -> None:
         ({"backend": "thread"}, "--backend must be one of"),
         ({"workers": -1}, "--workers must be >= 0"),
         ({"ray_address": "auto"}, "add --backend ray"),
+        ({"workers": 2}, "add --backend process or ray"),
     ],
 )
 def test_bad_pool_settings_are_refused(settings: dict[str, Any], message: str) -> None:
