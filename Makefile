@@ -10,7 +10,7 @@ COMPOSE ?= $(shell docker compose version > /dev/null 2>&1 && echo "docker compo
 
 .PHONY: setup run test test-unit test-integration test-docker lint proto data data-mnist \
 	data-fashion results-mnist results-fashion results-fashion-cosine results-zeros \
-	results-robustness results-async results-split results-many bench images wheelhouse up down \
+	results-robustness results-async results-split results-many results-wan bench images wheelhouse up down \
 	clean certs
 
 # The venv is rebuilt whenever the dependency pins change. torch is pinned exactly
@@ -135,6 +135,12 @@ results-split: setup data-mnist
 # 10,000 virtual clients, FedAvg and llr --pooled, with peak memory (docs/results/many-clients/)
 results-many: setup data-mnist
 	bash docs/results/many-clients/run.sh
+
+# Time to 97 % over emulated 1/10/100 Mbit/s links (docs/results/time-to-accuracy/): root
+results-wan: setup data-mnist
+	$(PY) -m benchmarks.time_to_accuracy rounds
+	$(PY) -m benchmarks.time_to_accuracy links --rounds 4
+	$(PY) -m benchmarks.time_to_accuracy report
 
 bench: setup data-mnist
 	$(PY) -m benchmarks.aggregate

@@ -20,7 +20,8 @@ def report(out: Path, configs: dict[str, list[str]]) -> None:
         "`report`: MNIST `Net`, 15 clients at batch 64, every client behind its own link "
         f"with {RTT_MS:.0f} ms round trip, the server behind 1 Gbit/s. Rounds to "
         f"{TARGET:.0%}: `signfed simulate`, evaluated every 10 rounds (`rounds/`). Seconds "
-        "per round: the median of 5 rounds across the emulated links (`links.csv`).",
+        "per round: the median of each run's rounds after its first, across the emulated links "
+        "(`links.csv`: 3 to 5 rounds a run; 15 clients on this machine's 2 cores).",
         "",
         "| link | algorithm | lr | MB per client per round, each way | s/round | transfer s | "
         "server s | compute + rest s | rounds to target | time to target (s) | vs float32 |",

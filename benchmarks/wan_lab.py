@@ -23,6 +23,10 @@ from tests.netlab import NetLab
 
 SERVER_MBIT = 1000.0
 RELAY_PORT = 40000  # in each client's namespace: the relay the client dials
+# A keepalive ping queues behind whatever the link is carrying: at 1 Mbit/s a float32
+# model (2.3 MB) takes 19 s, so the default 10 s timeout would cut every client off
+# mid-transfer, over and over (measured). Pings every 30 s, up to 300 s for an answer.
+KEEPALIVE = ["--keepalive", "30", "--keepalive-timeout", "300"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def measure(
             server,
             ["server", "--host", server.address, "--port", "0", "--port-file", str(port_file),
              "--clients", str(clients), "--rounds", str(rounds), "--eval-every", "100000",
-             "--out", str(out / "run"), "--overwrite", "--round-deadline", "0", *run],
+             "--out", str(out / "run"), "--overwrite", "--round-deadline", "0", *KEEPALIVE, *run],
             out / "server.log",
         )  # fmt: skip
         _until(port_file.exists, 120, out / "server.log")
@@ -64,7 +68,7 @@ def measure(
                      "--delay-ms", str(rtt_ms / 2)]  # fmt: skip
             lab.processes.append(_in(host.namespace, relay, out / f"relay-{i}.log"))
             argv = ["client", "--server", f"127.0.0.1:{RELAY_PORT}", "--client-id", str(i),
-                    "--threads", "1", "--connect-timeout", "300"]  # fmt: skip
+                    "--threads", "1", "--connect-timeout", "300", *KEEPALIVE]  # fmt: skip
             lab.signfed(host, argv, out / f"client-{i}.log")
         code = lab.processes[0].wait(timeout=3600)
         if code != 0:
